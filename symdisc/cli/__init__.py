@@ -1,0 +1,1 @@
+"""The ``symdisc`` command line (typer)."""

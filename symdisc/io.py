@@ -1,0 +1,48 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from symdisc.errors import SymdiscError
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early (before long work) if ``path`` cannot be written as a file."""
+    target = Path(path)
+    if target.is_dir():
+        raise SymdiscError(f"{target} is a directory, expected a file path")
+    if not target.parent.is_dir():
+        raise SymdiscError(f"directory {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):
+        raise SymdiscError(f"directory {target.parent} is not writable")
+    return target
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` and move the result to ``path``; on any failure nothing is left behind."""
+    target = check_writable(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    return atomic_write(path, write)

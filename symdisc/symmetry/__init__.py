@@ -1,0 +1,16 @@
+"""Symmetry interface and the known (analytic) symmetries."""
+
+from symdisc.symmetry.base import Symmetry, orbit_dimension, stacked_tangents
+from symdisc.symmetry.data_dependent import DataDependentGL
+from symdisc.symmetry.hidden import Attachment, FiniteGroupSymmetry, HiddenSpace, MatrixGroupSymmetry
+from symdisc.symmetry.known import (
+    batchnorm_scale,
+    continuous_symmetries,
+    known_symmetries,
+    lora_gl,
+)
+from symdisc.symmetry.translation import TranslationSymmetry, bias_translation, softmax_translation
+
+__all__ = ["Attachment", "DataDependentGL", "FiniteGroupSymmetry", "HiddenSpace", "MatrixGroupSymmetry",
+           "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation", "continuous_symmetries",
+           "known_symmetries", "lora_gl", "orbit_dimension", "softmax_translation", "stacked_tangents"]

@@ -1,0 +1,106 @@
+"""The two data-dependent GL_h actions used by teleportation (teleport.md §1.4.3).
+
+MLP layers Z_j = W_j H_{j−1} + b_j 1ᵀ, H_j = σ(Z_j) in column convention (samples are columns;
+θ stores W_j as (h_j, h_{j−1})).  For g ∈ GL_{h_j}, g = exp(Σ c_ab E_ab):
+
+* ``pinv`` (action 2, D eq. 4.16):  W_j ↦ g W_j, b_j ↦ g b_j, W_{j+1} ↦ W_{j+1} σ(Z_j) σ(g Z_j)^+.
+  Keeps the batch outputs exactly iff σ(g Z_j) has full column rank, i.e. batch ≤ h_j.
+* ``sigma_inverse`` (action 1, D eq. 4.13):  W_j ↦ (σ^{-1}(g σ(Z_j)) − b_j 1ᵀ) H_{j−1}^+,
+  W_{j+1} ↦ W_{j+1} g^{-1}.  Needs σ bijective on ℝ (linear, LeakyReLU); keeps the outputs iff
+  H_{j−1} has full column rank (batch ≤ h_{j−1}); satisfies the group axioms only when H_{j−1}
+  is square and invertible (batch = h_{j−1}).
+
+Both preserve the outputs on the batch X they were built with, not on other inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from symdisc.errors import SymdiscError
+from symdisc.layout import ParamLayout
+from symdisc.symmetry.base import Symmetry
+from symdisc.symmetry.hidden import algebra_basis
+
+Form = Literal["pinv", "sigma_inverse"]
+
+
+class DataDependentGL(Symmetry):
+    """GL_{h_j} acting on (W_j, b_j, W_{j+1}) through the batch X (``form`` selects the action)."""
+
+    data_dependent = True
+
+    def __init__(
+        self,
+        layout: ParamLayout,
+        layer_input: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        w_in: str,
+        w_out: str,
+        sigma: Callable[[torch.Tensor], torch.Tensor],
+        b_in: str | None = None,
+        sigma_inv: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        form: Form = "pinv",
+    ):
+        super().__init__(layout)
+        if form == "sigma_inverse" and sigma_inv is None:
+            raise SymdiscError("the σ-inverse action needs an activation that is a bijection of ℝ")
+        if form not in ("pinv", "sigma_inverse"):
+            raise SymdiscError(f"unknown data-dependent action form {form!r}")
+        self.layer_input, self.w_in, self.w_out, self.b_in = layer_input, w_in, w_out, b_in
+        self.sigma, self.sigma_inv, self.form = sigma, sigma_inv, form
+        self.hidden = layout.shape(w_in)[0]
+        self.num_generators = self.hidden**2
+        self.name = f"data-dependent-GL[{form}]({w_out},{w_in})"
+
+    def generators(self, dtype=torch.float64, device="cpu"):
+        return algebra_basis("gl", self.hidden, dtype, device)
+
+    def _pre_activation(self, params, H):
+        Z = params[self.w_in] @ H
+        return Z if self.b_in is None else Z + params[self.b_in][:, None]
+
+    def act(self, coeffs, theta, X=None):
+        self._check(theta, X)
+        coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
+        M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
+        g = torch.linalg.matrix_exp(M)
+        params = dict(self.layout.unflatten(theta))
+        H = self.layer_input(theta, X).transpose(0, 1)  # (h_{j-1}, B)
+        Z = self._pre_activation(params, H)
+        if self.form == "pinv":
+            params[self.w_in] = g @ params[self.w_in]
+            if self.b_in is not None:
+                params[self.b_in] = g @ params[self.b_in]
+            params[self.w_out] = params[self.w_out] @ self.sigma(Z) @ torch.linalg.pinv(self.sigma(g @ Z))
+        else:
+            target = self.sigma_inv(g @ self.sigma(Z))
+            if self.b_in is not None:
+                target = target - params[self.b_in][:, None]
+            params[self.w_in] = target @ torch.linalg.pinv(H)
+            params[self.w_out] = params[self.w_out] @ torch.linalg.matrix_exp(-M)
+        return self.layout.flatten(params)
+
+    def exactness(self, theta: torch.Tensor, X: torch.Tensor) -> dict:
+        """Whether the action keeps the outputs on X exactly, and whether it is a group action."""
+        batch = X.shape[0]
+        H = self.layer_input(theta, X).transpose(0, 1)
+        if self.form == "pinv":
+            S = self.sigma(self._pre_activation(self.layout.unflatten(theta), H))
+            rank = int(torch.linalg.matrix_rank(S))
+            exact = rank == batch
+            cond = f"σ(Z) has rank {rank} for batch {batch} (exact iff batch ≤ hidden width {self.hidden})"
+            return {"exact": exact, "group_axioms": exact, "condition": cond}
+        rank = int(torch.linalg.matrix_rank(H))
+        return {
+            "exact": rank == batch,
+            "group_axioms": rank == batch == H.shape[0],
+            "condition": f"layer input has rank {rank} for batch {batch}, width {H.shape[0]}",
+        }
+
+    def describe(self) -> dict:
+        return {**super().describe(), "group": "gl", "hidden_dim": self.hidden, "form": self.form,
+                "acts_on": sorted({self.w_in, self.w_out} | ({self.b_in} if self.b_in else set())),
+                "source": "teleport.md §1.4.3 (D eq. 4.13 / 4.16)"}

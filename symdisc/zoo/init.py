@@ -1,0 +1,48 @@
+"""Parameter and data samplers shared by the presets."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from symdisc.layout import ParamLayout
+
+BIAS_STD = 0.5
+
+
+def fan_in_sampler(layout: ParamLayout, fan_in_axis: dict[str, int] | None = None):
+    """θ with W ~ N(0, 1/fan_in) (fan_in = product of the non-output axes) and 1-D tensors ~ N(0, ½²).
+
+    ``fan_in_axis`` names, per tensor, the axis that indexes inputs when it is not the last one.
+    """
+    fan_in_axis = fan_in_axis or {}
+
+    def sample(gen: torch.Generator, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        parts = []
+        for name, shape in zip(layout.names, layout.shapes, strict=True):
+            z = torch.randn(math.prod(shape), generator=gen, dtype=torch.float64)
+            if len(shape) <= 1:
+                std = BIAS_STD
+            else:
+                axis = fan_in_axis.get(name)
+                fan = shape[axis] if axis is not None else math.prod(shape[1:])
+                std = 1.0 / math.sqrt(max(fan, 1))
+            parts.append(std * z)
+        return torch.cat(parts).to(dtype=dtype, device=device)
+
+    return sample
+
+
+def gaussian_data(x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None, num_classes: int | None = None):
+    """X ~ N(0, I) of shape (B, *x_shape); Y ~ N(0, I) (regression) or uniform labels (classification)."""
+
+    def sample(batch: int, gen: torch.Generator, dtype: torch.dtype, device: torch.device):
+        X = torch.randn((batch, *x_shape), generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        if num_classes is not None:
+            Y = torch.randint(0, num_classes, (batch,), generator=gen).to(device)
+        else:
+            Y = torch.randn((batch, *y_shape), generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        return X, Y
+
+    return sample
