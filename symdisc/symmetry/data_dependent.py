@@ -11,6 +11,18 @@ MLP layers Z_j = W_j H_{j−1} + b_j 1ᵀ, H_j = σ(Z_j) in column convention (s
   is square and invertible (batch = h_{j−1}).
 
 Both preserve the outputs on the batch X they were built with, not on other inputs.
+
+As printed, neither is the identity at g = I when the batch is smaller than the width: e.g.
+action 2 gives W_{j+1} ↦ W_{j+1} P with P = σ(Z)σ(Z)^+ a projection.  Then a(I, θ) ≠ θ and the
+fields D_g a|_{I,θ} are tangents at another point, not orthogonal to ∇L(θ).  With
+``complement=True`` (default) the part of the weight outside the batch's span is kept:
+
+* pinv:           W_{j+1} ↦ W_{j+1} σ(Z)σ(gZ)^+ + W_{j+1}(I − σ(gZ)σ(gZ)^+)
+* sigma_inverse:  W_j ↦ (σ^{-1}(gσ(Z)) − b 1ᵀ) H^+ + W_j (I − H H^+)
+
+which keeps the same outputs on X and satisfies a(I, θ) = θ; the σ-inverse form is then a group
+action whenever H_{j−1} has full column rank.  ``complement=False`` is the papers' literal form
+(docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ class DataDependentGL(Symmetry):
         b_in: str | None = None,
         sigma_inv: Callable[[torch.Tensor], torch.Tensor] | None = None,
         form: Form = "pinv",
+        complement: bool = True,
     ):
         super().__init__(layout)
         if form == "sigma_inverse" and sigma_inv is None:
@@ -50,10 +63,10 @@ class DataDependentGL(Symmetry):
         if form not in ("pinv", "sigma_inverse"):
             raise SymdiscError(f"unknown data-dependent action form {form!r}")
         self.layer_input, self.w_in, self.w_out, self.b_in = layer_input, w_in, w_out, b_in
-        self.sigma, self.sigma_inv, self.form = sigma, sigma_inv, form
+        self.sigma, self.sigma_inv, self.form, self.complement = sigma, sigma_inv, form, complement
         self.hidden = layout.shape(w_in)[0]
         self.num_generators = self.hidden**2
-        self.name = f"data-dependent-GL[{form}]({w_out},{w_in})"
+        self.name = f"data-dependent-GL[{form}{'' if complement else ',literal'}]({w_out},{w_in})"
 
     def generators(self, dtype=torch.float64, device="cpu"):
         return algebra_basis("gl", self.hidden, dtype, device)
@@ -74,33 +87,42 @@ class DataDependentGL(Symmetry):
             params[self.w_in] = g @ params[self.w_in]
             if self.b_in is not None:
                 params[self.b_in] = g @ params[self.b_in]
-            params[self.w_out] = params[self.w_out] @ self.sigma(Z) @ torch.linalg.pinv(self.sigma(g @ Z))
+            S_g = self.sigma(g @ Z)
+            S_g_pinv = torch.linalg.pinv(S_g)
+            W = params[self.w_out]
+            params[self.w_out] = W @ self.sigma(Z) @ S_g_pinv + (W - W @ S_g @ S_g_pinv if self.complement else 0)
         else:
             target = self.sigma_inv(g @ self.sigma(Z))
             if self.b_in is not None:
                 target = target - params[self.b_in][:, None]
-            params[self.w_in] = target @ torch.linalg.pinv(H)
+            H_pinv, W = torch.linalg.pinv(H), params[self.w_in]
+            params[self.w_in] = target @ H_pinv + (W - W @ H @ H_pinv if self.complement else 0)
             params[self.w_out] = params[self.w_out] @ torch.linalg.matrix_exp(-M)
         return self.layout.flatten(params)
 
     def exactness(self, theta: torch.Tensor, X: torch.Tensor) -> dict:
-        """Whether the action keeps the outputs on X exactly, and whether it is a group action."""
+        """Whether the action keeps the outputs on X exactly (``exact``), is the identity at g = I
+        (``identity``) and satisfies the group axioms (``group_axioms``), with the reason."""
         batch = X.shape[0]
         H = self.layer_input(theta, X).transpose(0, 1)
         if self.form == "pinv":
             S = self.sigma(self._pre_activation(self.layout.unflatten(theta), H))
-            rank = int(torch.linalg.matrix_rank(S))
-            exact = rank == batch
-            cond = f"σ(Z) has rank {rank} for batch {batch} (exact iff batch ≤ hidden width {self.hidden})"
-            return {"exact": exact, "group_axioms": exact, "condition": cond}
-        rank = int(torch.linalg.matrix_rank(H))
+            rank, width, what = int(torch.linalg.matrix_rank(S)), self.hidden, "σ(Z)"
+            square = rank == batch == width
+            identity, axioms = (rank == batch) and (self.complement or square), square
+        else:
+            rank, width, what = int(torch.linalg.matrix_rank(H)), H.shape[0], "the layer input"
+            square = rank == batch == width
+            identity = axioms = (rank == batch) and (self.complement or square)
         return {
             "exact": rank == batch,
-            "group_axioms": rank == batch == H.shape[0],
-            "condition": f"layer input has rank {rank} for batch {batch}, width {H.shape[0]}",
+            "identity": identity,
+            "group_axioms": axioms,
+            "condition": f"{what} has rank {rank} for batch {batch} (exact iff batch ≤ width {width} at full rank)",
         }
 
     def describe(self) -> dict:
         return {**super().describe(), "group": "gl", "hidden_dim": self.hidden, "form": self.form,
+                "complement": self.complement,
                 "acts_on": sorted({self.w_in, self.w_out} | ({self.b_in} if self.b_in else set())),
                 "source": "teleport.md §1.4.3 (D eq. 4.13 / 4.16)"}

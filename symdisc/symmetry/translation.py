@@ -57,3 +57,32 @@ def bias_translation(layout: ParamLayout, bias: str, name: str | None = None) ->
     V[sl] = torch.eye(sl.stop - sl.start, dtype=torch.float64)
     return TranslationSymmetry(layout, V, name or f"bias-translation({bias})", "output",
                                source="batch-norm mean subtraction")
+
+
+class HiddenBiasShift(Symmetry):
+    """Affine re-centring of a linear hidden layer: b_j ↦ b_j + v, b_{j+1} ↦ b_{j+1} − W_{j+1} v.
+
+    With σ = id, W_{j+1}(z + v) + b_{j+1} − W_{j+1} v is unchanged; W_{j+1} is untouched, so
+    the shifts compose additively (the translation part of Aff(h) = GL_h ⋉ ℝ^h).
+    """
+
+    def __init__(self, layout: ParamLayout, b_in: str, b_out: str, w_out: str):
+        super().__init__(layout)
+        self.b_in, self.b_out, self.w_out = b_in, b_out, w_out
+        self.num_generators = layout.shape(b_in)[0]
+        self.name = f"bias-shift({b_in})"
+        self.source = "affine layers compose (σ = id with biases)"
+
+    def generators(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
+        return torch.eye(self.num_generators, dtype=dtype, device=device)
+
+    def act(self, coeffs, theta, X=None):
+        v = coeffs.to(dtype=theta.dtype, device=theta.device)
+        params = dict(self.layout.unflatten(theta))
+        params[self.b_out] = params[self.b_out] - params[self.w_out] @ v
+        params[self.b_in] = params[self.b_in] + v
+        return self.layout.flatten(params)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "group": "translation", "acts_on": [self.b_in, self.b_out],
+                "source": self.source}

@@ -19,7 +19,7 @@ from symdisc.losses import resolve_loss
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.data_dependent import DataDependentGL
 from symdisc.symmetry.hidden import Attachment, FiniteGroupSymmetry, HiddenSpace, MatrixGroupSymmetry
-from symdisc.symmetry.translation import softmax_translation
+from symdisc.symmetry.translation import HiddenBiasShift, softmax_translation
 from symdisc.zoo.init import fan_in_sampler, gaussian_data
 
 
@@ -99,6 +99,9 @@ def mlp_symmetries(s: MLPStructure, loss_name: str) -> list[Symmetry]:
         space, tag = s.space(stream), ",".join(map(str, stream))
         if act.linear:
             out.append(MatrixGroupSymmetry(space, "gl", f"GL(h{tag})", source="Ex. 1.2.2"))
+            if s.bias and len(stream) == 1:
+                j = stream[0]
+                out.append(HiddenBiasShift(s.layout, f"b{j}", f"b{j + 1}", f"W{j + 1}"))
         elif act.homogeneous_degree is not None:
             out.append(MatrixGroupSymmetry(space, "diag", f"rescale(h{tag})", alpha=act.homogeneous_degree,
                                            source="Ex. 1.2.4"))

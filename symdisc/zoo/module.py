@@ -40,6 +40,7 @@ def from_module(
     param_sampler: ParamSampler | None = None,
     symmetries: Callable[[Architecture], list] | None = None,
     default_batch_size: int = 64,
+    samplewise: bool | None = None,
 ) -> Architecture:
     """Wrap ``module`` (trainable parameters = θ) with a data sampler and a per-sample loss.
 
@@ -86,7 +87,7 @@ def from_module(
         source=f"user module {type(module).__module__}.{type(module).__qualname__}",
         spec={"module": type(module).__qualname__},
         default_batch_size=default_batch_size,
-        samplewise=not has_bn,
+        samplewise=(not has_bn) if samplewise is None else samplewise,
         dtype=next(module.parameters()).dtype,
         symmetry_factory=symmetries,
     )
