@@ -26,6 +26,7 @@ SYMMETRY_CASES = [
     for i, s in enumerate(known_symmetries(arch))
     if not s.data_dependent
 ]
+CONTINUOUS_CASES = [c for c in SYMMETRY_CASES if not known_symmetries(c.values[0])[c.values[1]].discrete]
 TOL = 1e-10
 
 
@@ -49,7 +50,7 @@ def test_finite_action_preserves(arch, index):
         assert (keep(moved) - keep(theta)).abs().max() <= TOL
 
 
-@pytest.mark.parametrize("arch,index", [c for c in SYMMETRY_CASES if not known_symmetries(c.values[0])[c.values[1]].discrete])
+@pytest.mark.parametrize("arch,index", CONTINUOUS_CASES)
 def test_fields_orthogonal_to_gradient(arch, index):
     """B2 / Thm 6.3.1: ⟨∇L(θ), ξ_k(θ)⟩ = 0 for every generator, relative to ‖∇L‖‖ξ_k‖."""
     arch64, theta, X, Y = draw(arch, 16, 7)
@@ -61,7 +62,7 @@ def test_fields_orthogonal_to_gradient(arch, index):
     assert rel.max() <= TOL
 
 
-@pytest.mark.parametrize("arch,index", [c for c in SYMMETRY_CASES if not known_symmetries(c.values[0])[c.values[1]].discrete])
+@pytest.mark.parametrize("arch,index", CONTINUOUS_CASES)
 def test_identity_inverse_and_orbit(arch, index):
     """a(0, θ) = θ, a(−c, a(c, θ)) = θ, and the orbit curve's velocity at 0 is ξ_c."""
     arch64, theta, X, Y = draw(arch, 4, 3)
@@ -181,8 +182,9 @@ def test_rescaling_needs_homogeneity():
 
 
 def test_batchnorm_scale_only_approximate_with_eps():
-    from .cases import BatchNormNet, sampler
     from symdisc.symmetry import batchnorm_scale
+
+    from .cases import BatchNormNet, sampler
 
     arch = from_module(BatchNormNet(eps=1e-3), sampler(3, 2), "mse", samplewise=False).to(dtype=torch.float64)
     gen = make_generator(0)
