@@ -11,6 +11,8 @@ from symdisc.symmetry.known import (
 )
 from symdisc.symmetry.translation import HiddenBiasShift, TranslationSymmetry, bias_translation, softmax_translation
 
-__all__ = ["Attachment", "DataDependentGL", "FiniteGroupSymmetry", "HiddenBiasShift", "HiddenSpace",
-           "MatrixGroupSymmetry", "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation", "continuous_symmetries",
-           "known_symmetries", "lora_gl", "orbit_dimension", "softmax_translation", "stacked_tangents"]
+__all__ = [
+    "Attachment", "DataDependentGL", "FiniteGroupSymmetry", "HiddenBiasShift", "HiddenSpace", "MatrixGroupSymmetry",
+    "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation", "continuous_symmetries",
+    "known_symmetries", "lora_gl", "orbit_dimension", "softmax_translation", "stacked_tangents",
+]
