@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from symdisc.errors import SymdiscError
@@ -99,8 +100,10 @@ class Architecture:
         }
 
 
-def make_generator(seed: int) -> torch.Generator:
-    """A CPU generator: samplers draw on the CPU and move to the device, so runs repeat across devices."""
+def make_generator(seed: int, *stream: int) -> torch.Generator:
+    """A CPU generator for (seed, *stream); samplers draw on the CPU and move to the device, so runs
+    repeat across devices.  Streams are derived with numpy's SeedSequence: torch's Mersenne twister
+    gives correlated first draws for nearby integer seeds, so never pass ``seed + j`` instead."""
     g = torch.Generator()
-    g.manual_seed(int(seed))
+    g.manual_seed(int(np.random.SeedSequence([int(seed), *map(int, stream)]).generate_state(1, np.uint64)[0] >> 1))
     return g

@@ -144,7 +144,7 @@ def census(
         raise SymdiscError(f"batch sizes must be ≥ 1, got {batch_sizes}")
     arch = arch.to(dtype=dtype, device=device)
     p, start = arch.num_params, time.perf_counter()
-    thetas = [arch.sample_params(make_generator(seed * 1_000_003 + j)) for j in range(points)]
+    thetas = [arch.sample_params(make_generator(seed, 0, j)) for j in range(points)]
 
     functional = continuous_symmetries(arch, "output")
     with_loss = continuous_symmetries(arch, None)
@@ -156,7 +156,7 @@ def census(
     per_row: dict[int, dict] = {b: {"out": [], "loss": [], "go": [], "gl": [], "t": 0.0} for b in batch_sizes}
     for b, j in track(jobs, f"census {arch.name}", total=len(jobs), enabled=progress):
         t0 = time.perf_counter()
-        X, Y = arch.sample_data(b, make_generator(seed * 1_000_003 + 7919 * b + j + 1))
+        X, Y = arch.sample_data(b, make_generator(seed, 1, j, b))
         acc = per_row[b]
         if level in ("output", "both"):
             out_dim = arch.forward(thetas[j], X[:1]).numel()
