@@ -164,19 +164,12 @@ def test_softmax_translation_needs_softmax_over_classes():
     assert _softmax_change(dim=0) > 1e-3  # "row-wise" over the batch: not a symmetry
 
 
-def test_orthogonal_group_is_not_a_relu_symmetry():
-    arch, theta, X, _ = draw(zoo.get("mlp", dims="3,4,2", act="relu"), 16)
+@pytest.mark.parametrize("act,algebra", [("relu", "so"), ("tanh", "diag")], ids=["O(h)-on-relu", "rescale-on-tanh"])
+def test_wrong_group_for_the_activation_fails(act, algebra):
+    """O(h) needs a radial σ and positive rescaling a homogeneous one: on ReLU / tanh they break f."""
+    arch, theta, X, _ = draw(zoo.get("mlp", dims="3,4,2", act=act), 16)
     space = HiddenSpace(arch.layout, 4, [Attachment("W1", 0, "produces"), Attachment("W2", 1, "consumes")])
-    sym = MatrixGroupSymmetry(space, "so", "O(h) on ReLU")
-    moved = sym.act(sym.sample_element(make_generator(0), 0.5), theta)
-    assert (arch.forward(moved, X) - arch.forward(theta, X)).abs().max() > 1e-3
-
-
-def test_rescaling_needs_homogeneity():
-    """Positive rescaling is not a symmetry of a tanh net."""
-    arch, theta, X, _ = draw(zoo.get("mlp", dims="3,4,2", act="tanh"), 16)
-    space = HiddenSpace(arch.layout, 4, [Attachment("W1", 0, "produces"), Attachment("W2", 1, "consumes")])
-    sym = MatrixGroupSymmetry(space, "diag", "rescale on tanh")
+    sym = MatrixGroupSymmetry(space, algebra, f"{algebra} on {act}")
     moved = sym.act(sym.sample_element(make_generator(0), 0.5), theta)
     assert (arch.forward(moved, X) - arch.forward(theta, X)).abs().max() > 1e-3
 
