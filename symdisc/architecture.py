@@ -21,7 +21,7 @@ from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss
 
 Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ParamSampler = Callable[[torch.Generator, torch.dtype, torch.device], torch.Tensor]
+ParamSampler = Callable[..., torch.Tensor]  # (gen, dtype, device[, n]) -> θ (p,) or (n, p)
 DataSampler = Callable[[int, torch.Generator, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -73,6 +73,18 @@ class Architecture:
         if theta.shape != (self.num_params,):
             raise SymdiscError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
         return theta
+
+    def sample_draws(self, n: int, batch_size: int, generator: torch.Generator):
+        """n independent draws: θ (n, p), X (n, B, …), Y (n, B, …).  Data are i.i.d. samples, drawn as
+        one batch of n·B and split; θ in one call when the sampler takes ``n``."""
+        try:
+            theta = self.param_sampler(generator, self.dtype, self.device, n)
+        except TypeError:  # a user sampler of one θ
+            theta = torch.stack([self.sample_params(generator) for _ in range(n)])
+        if theta.shape != (n, self.num_params):
+            raise SymdiscError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
+        X, Y = self.sample_data(n * batch_size, generator)
+        return theta, X.reshape(n, batch_size, *X.shape[1:]), Y.reshape(n, batch_size, *Y.shape[1:])
 
     def sample_data(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if batch_size < 1:

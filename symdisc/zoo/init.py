@@ -18,10 +18,11 @@ def fan_in_sampler(layout: ParamLayout, fan_in_axis: dict[str, int] | None = Non
     """
     fan_in_axis = fan_in_axis or {}
 
-    def sample(gen: torch.Generator, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def sample(gen: torch.Generator, dtype: torch.dtype, device: torch.device, n: int | None = None) -> torch.Tensor:
+        """θ (p,), or n draws (n, p) when ``n`` is given."""
         parts = []
         for name, shape in zip(layout.names, layout.shapes, strict=True):
-            z = torch.randn(math.prod(shape), generator=gen, dtype=torch.float64)
+            z = torch.randn((n or 1, math.prod(shape)), generator=gen, dtype=torch.float64)
             if len(shape) <= 1:
                 std = BIAS_STD
             else:
@@ -29,7 +30,8 @@ def fan_in_sampler(layout: ParamLayout, fan_in_axis: dict[str, int] | None = Non
                 fan = shape[axis] if axis is not None else math.prod(shape[1:])
                 std = 1.0 / math.sqrt(max(fan, 1))
             parts.append(std * z)
-        return torch.cat(parts).to(dtype=dtype, device=device)
+        theta = torch.cat(parts, dim=1).to(dtype=dtype, device=device)
+        return theta if n is not None else theta[0]
 
     return sample
 

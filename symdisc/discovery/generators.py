@@ -1,0 +1,117 @@
+"""Learnable Lie algebra generators h_1..h_k ∈ gl(p) acting on θ ∈ ℝ^p.
+
+* ``free``: the paper's full p×p matrices (dissertation §6.5).  Stored as the columns of
+  H ∈ ℝ^{p²×k} on the Stiefel manifold (geoopt): each h_k has unit Frobenius norm and the h_k are
+  mutually orthogonal, so the set cannot collapse to 0 or to one direction.
+* ``lowrank``: h_k = U_k V_kᵀ / ‖U_k V_kᵀ‖_F with U_k, V_k ∈ ℝ^{p×r}: O(k p r) parameters and
+  exp(Σ c_k h_k) θ computed in (kr+1)² work through φ_1 (below), never forming a p×p matrix.
+
+Group elements are products exp(M_n)···exp(M_1) with M_i = Σ_k c_ik h_k, represented by the
+coefficient rows c_i; only their action on vectors (``exp_apply``) or, in free mode, their
+matrix (``exp_matrix``) is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import geoopt
+import torch
+from torch import nn
+
+from symdisc.errors import SymdiscError
+
+Kind = Literal["free", "lowrank"]
+
+
+def phi1_apply(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """φ_1(A) w = Σ_j A^j w/(j+1)!, from the top-right column of exp([[A, w], [0, 0]])."""
+    n = A.shape[0]
+    aug = torch.cat([torch.cat([A, w[:, None]], dim=1), torch.zeros(1, n + 1, dtype=A.dtype, device=A.device)])
+    return torch.linalg.matrix_exp(aug)[:n, n]
+
+
+class Generators(nn.Module):
+    """k generators of gl(p); see the module docstring for the two parameterisations."""
+
+    def __init__(self, p: int, k: int, kind: Kind = "free", rank: int = 1, generator: torch.Generator | None = None):
+        super().__init__()
+        if k < 1:
+            raise SymdiscError(f"need at least one generator, got k = {k}")
+        if kind not in ("free", "lowrank"):
+            raise SymdiscError(f"unknown generator kind {kind!r}; choose free or lowrank")
+        if k > p:
+            raise SymdiscError(f"k = {k} generators but only p = {p} parameters: at most p fields can be independent")
+        if rank < 1:
+            raise SymdiscError(f"low-rank generators need rank ≥ 1, got {rank}")
+        self.p, self.k, self.kind, self.rank = p, k, kind, rank
+        if kind == "free":
+            init = torch.linalg.qr(torch.randn(p * p, k, generator=generator))[0]
+            self.H = geoopt.ManifoldParameter(init, manifold=geoopt.Stiefel())
+        else:
+            scale = 1.0 / math.sqrt(p)
+            self.U = nn.Parameter(scale * torch.randn(k, p, rank, generator=generator))
+            self.V = nn.Parameter(scale * torch.randn(k, p, rank, generator=generator))
+
+    # ---- the generators themselves ------------------------------------------------------------
+    def matrices(self) -> torch.Tensor:
+        """(k, p, p).  Forms p×p matrices: meant for small p, figures and export."""
+        if self.kind == "free":
+            return self.H.T.reshape(self.k, self.p, self.p)
+        M = torch.einsum("kar,kbr->kab", self.U, self.V)
+        return M / M.flatten(1).norm(dim=1)[:, None, None]
+
+    def _lowrank_factors(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_k c_k h_k = A Bᵀ with A, B ∈ ℝ^{p×kr} (normalisation folded into A)."""
+        norms = torch.sqrt(torch.einsum("kar,kas,kbr,kbs->k", self.U, self.U, self.V, self.V))
+        A = (self.U * (c / norms)[:, None, None]).permute(1, 0, 2).reshape(self.p, -1)
+        return A, self.V.permute(1, 0, 2).reshape(self.p, -1)
+
+    def apply(self, c: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """(Σ_k c_k h_k) θ without forming p×p matrices in low-rank mode."""
+        c = c.to(theta)
+        if self.kind == "free":
+            return torch.einsum("k,kab,b->a", c, self.matrices().to(theta), theta)
+        A, B = self._lowrank_factors(c)
+        return A.to(theta) @ (B.to(theta).T @ theta)
+
+    def exp_apply(self, c: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """exp(Σ_k c_k h_k) θ.  Low rank: θ + A φ_1(BᵀA) Bᵀθ (M = ABᵀ ⇒ exp(M) = I + A φ_1(BᵀA) Bᵀ)."""
+        c = c.to(theta)
+        if self.kind == "free":
+            return self.exp_matrix(c) @ theta
+        A, B = (t.to(theta) for t in self._lowrank_factors(c))
+        return theta + A @ phi1_apply(B.T @ A, B.T @ theta)
+
+    def exp_matrix(self, c: torch.Tensor) -> torch.Tensor:
+        """exp(Σ_k c_k h_k) as a p×p matrix (free mode only)."""
+        if self.kind != "free":
+            raise SymdiscError("group-element matrices are only formed for free generators")
+        M = torch.einsum("k,kab->ab", c, self.matrices().to(c))
+        return torch.linalg.matrix_exp(M)
+
+    def bracket_apply(self, a: int, b: int, theta: torch.Tensor) -> torch.Tensor:
+        """[h_a, h_b] θ = h_a(h_b θ) − h_b(h_a θ)."""
+        ea = torch.zeros(self.k, dtype=theta.dtype, device=theta.device)
+        eb = ea.clone()
+        ea[a], eb[b] = 1.0, 1.0
+        return self.apply(ea, self.apply(eb, theta)) - self.apply(eb, self.apply(ea, theta))
+
+    def sparsity(self) -> torch.Tensor:
+        """Σ_k ‖h_k‖_1 (the paper's L_reg_h_sparse); low rank: of the factors."""
+        if self.kind == "free":
+            return self.H.abs().sum()
+        return self.U.abs().sum() + self.V.abs().sum()
+
+    def orthogonality(self) -> torch.Tensor:
+        """Σ_{i<j} |cos(h_i, h_j)| (LieGAN's L_reg_h_orth, absolute cosine)."""
+        if self.k == 1:
+            return torch.zeros((), dtype=self.matrices().dtype)
+        if self.kind == "free":
+            flat = self.H.T
+        else:
+            flat = self.matrices().flatten(1)
+        flat = flat / flat.norm(dim=1, keepdim=True)
+        C = flat @ flat.T
+        return torch.triu(C, diagonal=1).abs().sum()

@@ -1,0 +1,65 @@
+"""A learned symmetry: generators + action network, exposed through the Symmetry interface."""
+
+from __future__ import annotations
+
+import torch
+from torch.func import jvp
+
+from symdisc.discovery.action import ActionNet
+from symdisc.discovery.generators import Generators
+from symdisc.layout import ParamLayout
+from symdisc.symmetry.base import Level, Symmetry
+
+
+class LearnedSymmetry(Symmetry):
+    """a_X(exp(Σ c_k h_k), θ) with learned h_k (``generators``) and learned a (``action``).
+
+    ``act`` also accepts a (n, k) matrix of coefficient rows: the product exp(M_n)···exp(M_1).
+    """
+
+    def __init__(self, layout: ParamLayout, generators: Generators, action: ActionNet, preserves: Level = "loss",
+                 name: str = "learned"):
+        super().__init__(layout)
+        self.gens, self.action = generators, action
+        self.num_generators = generators.k
+        self.data_dependent = action.cfg.use_data
+        self.preserves, self.name = preserves, name
+
+    def generators(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
+        """The learned h_k as (k, p, p) matrices."""
+        return self.gens.matrices().detach().to(dtype=dtype, device=device)
+
+    def _xflat(self, X):
+        return None if X is None or not self.action.data_dim else X.reshape(-1).to(self._dtype())
+
+    def _dtype(self):
+        return next(self.action.parameters()).dtype
+
+    def encode(self, rows: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoding, gθ − θ) of g = exp(M_n)···exp(M_1), rows (n, k)."""
+        G = self.gens
+        if self.action.cfg.encoding == "matrix":
+            g = torch.eye(self.layout.num_params, dtype=theta.dtype, device=theta.device)
+            for c in rows:
+                g = G.exp_matrix(c.to(theta)) @ g
+            eye = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
+            return (g - eye).reshape(-1), g @ theta - theta
+        moved = theta
+        for c in rows:
+            moved = G.exp_apply(c, moved)
+        disp = moved - theta
+        return disp, disp
+
+    def act(self, coeffs, theta, X=None):
+        self._check(theta, X)
+        rows = coeffs.reshape(-1, self.num_generators) if coeffs.dim() < 2 else coeffs
+        enc, lin = self.encode(rows.to(theta), theta)
+        return self.action(enc, lin, theta, self._xflat(X))
+
+    def algebra_field(self, M_apply, M_vec, theta, X=None) -> torch.Tensor:
+        """ξ_M(θ) for an algebra element given by Mθ (``M_apply``) and, in matrix mode, vec(M)."""
+        enc0 = torch.zeros(self.action.enc_dim, dtype=theta.dtype, device=theta.device)
+        enc_dot = M_vec if self.action.cfg.encoding == "matrix" else M_apply
+        xflat = self._xflat(X)
+        return jvp(lambda e, lin: self.action(e, lin, theta, xflat), (enc0, torch.zeros_like(theta)),
+                   (enc_dot, M_apply))[1]

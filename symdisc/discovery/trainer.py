@@ -1,0 +1,188 @@
+"""Training a learned symmetry: batched over draws with torch.func, seeded, resumable.
+
+Every step draws S fresh (θ, X, Y) from the training stream SeedSequence([seed, 10, step]) and
+minimises the objective (objective.py) with Riemannian Adam (geoopt: the free generators live on
+the Stiefel manifold) and cosine-annealed learning rates (Adam's steps have size ≈ lr whatever the
+gradient, so without annealing the generators jitter around the optimum at that scale).  Phase 1 (``warmup_frac`` of the steps) trains the generators with the
+action frozen at its linear start and the pooled invariance; phase 2 trains both.
+
+Outputs in ``out``: metrics.jsonl (one line per ``log_every`` steps), checkpoint.safetensors +
+checkpoint.json (atomic, every ``checkpoint_every`` steps and at the end) and the artefact
+(symmetry.safetensors + card.json, see artefact.py).  A non-finite loss stops the run with a
+SymdiscError and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import geoopt
+import torch
+
+from symdisc.architecture import Architecture, make_generator
+from symdisc.devices import resolve_device
+from symdisc.discovery.action import ActionNet
+from symdisc.discovery.config import DiscoveryConfig
+from symdisc.discovery.generators import Generators
+from symdisc.discovery.learned import LearnedSymmetry
+from symdisc.discovery.objective import objective
+from symdisc.discovery.spectral import MAX_P, spectral_generators
+from symdisc.errors import SymdiscError
+from symdisc.io import write_json
+from symdisc.progress import LiveBar
+from symdisc.tensorio import flatten_state, load_tensors, save_tensors, unflatten_state
+
+TRAIN_STREAM, SPECTRAL_STREAM, INIT_STREAM = 10, 5, 0
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def build_symmetry(arch: Architecture, cfg: DiscoveryConfig, data_dim: int) -> LearnedSymmetry:
+    """Fresh generators and action for ``arch`` (seeded by cfg.seed)."""
+    gen = make_generator(cfg.seed, INIT_STREAM)
+    gens = Generators(arch.num_params, cfg.k, cfg.generator_kind, cfg.rank, generator=gen)
+    action = ActionNet(arch.num_params, data_dim, cfg.action, generator=gen)
+    return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level)
+
+
+class Trainer:
+    """Owns the architecture (in the training dtype/device), the learned symmetry and the optimiser."""
+
+    def __init__(self, arch: Architecture, cfg: DiscoveryConfig):
+        cfg.validate(arch.num_params)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.arch = arch.to(dtype=_DTYPES[cfg.dtype], device=self.device)
+        self.batch = cfg.batch or arch.default_batch_size
+        X0, _ = self.arch.sample_data(self.batch, make_generator(cfg.seed, INIT_STREAM, 1))
+        self.data_shape = list(X0.shape)
+        self.symmetry = build_symmetry(self.arch, cfg, X0.numel())
+        if cfg.spectral_init and cfg.generator_kind == "free" and arch.num_params <= MAX_P:
+            self._spectral_init()
+        self.symmetry.gens.to(dtype=self.arch.dtype, device=self.device)
+        self.symmetry.action.to(dtype=self.arch.dtype, device=self.device)
+        self.opt = geoopt.optim.RiemannianAdam([
+            {"params": list(self.symmetry.gens.parameters()), "lr": cfg.lr_generators},
+            {"params": list(self.symmetry.action.parameters()), "lr": cfg.lr_action},
+        ])
+        self.step, self.best, self.ema, self.since_best = 0, math.inf, None, 0
+
+    def _spectral_init(self) -> None:
+        p = self.arch.num_params  # enough rows (draws × batch) for the p²×p² quadratic form to be full rank
+        theta, X, Y = self.arch.sample_draws(max(64, math.ceil(2 * p * p / self.batch)), self.batch,
+                                             make_generator(self.cfg.seed, SPECTRAL_STREAM))
+        H, _ = spectral_generators(self.arch, self.cfg.k, theta, X, Y, self.cfg.weights.level)
+        Q, _ = torch.linalg.qr(H.reshape(self.cfg.k, -1).T)
+        with torch.no_grad():
+            self.symmetry.gens.H.copy_(Q.to(self.symmetry.gens.H))
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(self.cfg.warmup_frac * self.cfg.steps)
+
+    def train_step(self) -> dict[str, float]:
+        cfg, sym = self.cfg, self.symmetry
+        warm = self.step < self.warmup_steps
+        decay = 0.5 * (1.0 + math.cos(math.pi * self.step / cfg.steps))  # cosine annealing to 0
+        self.opt.param_groups[0]["lr"] = cfg.lr_generators * decay
+        self.opt.param_groups[1]["lr"] = 0.0 if warm else cfg.lr_action * decay
+        sym.action.requires_grad_(not warm)
+        gen = make_generator(cfg.seed, TRAIN_STREAM, self.step)
+        theta, X, Y = self.arch.sample_draws(cfg.draws, self.batch, gen)
+        loss, terms = objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
+        if not torch.isfinite(loss):
+            raise SymdiscError(f"non-finite training loss at step {self.step} "
+                               f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())})")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, "phase": "warmup" if warm else "joint"}
+
+    def _plateau(self, loss: float) -> bool:
+        if self.step <= self.warmup_steps:
+            return False
+        self.ema = loss if self.ema is None else 0.9 * self.ema + 0.1 * loss
+        if self.ema < self.best - self.cfg.min_delta * abs(self.best if math.isfinite(self.best) else 1.0):
+            self.best, self.since_best = self.ema, 0
+        else:
+            self.since_best += 1
+        return self.since_best >= self.cfg.patience
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {**{f"gens.{k}": v for k, v in self.symmetry.gens.state_dict().items()},
+                **{f"action.{k}": v for k, v in self.symmetry.action.state_dict().items()}}
+
+    def save_checkpoint(self, out: Path) -> None:
+        opt_tensors, skeleton = flatten_state("opt", self.opt.state_dict())
+        path = save_tensors(out / "checkpoint.safetensors", {**self.state_tensors(), **opt_tensors})
+        write_json(out / "checkpoint.json", {
+            "step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
+            "since_best": self.since_best, "config": self.cfg.to_dict(), "optimizer": skeleton,
+            "tensors_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        })
+
+    def load_checkpoint(self, out: Path) -> None:
+        meta_path = out / "checkpoint.json"
+        if not meta_path.is_file():
+            raise SymdiscError(f"--resume: no checkpoint in {out}")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as e:
+            raise SymdiscError(f"{meta_path} is corrupted: {e}") from None
+        if meta.get("config") != self.cfg.to_dict():
+            raise SymdiscError(f"--resume: the checkpoint in {out} was made with another configuration")
+        tensor_path = out / "checkpoint.safetensors"
+        if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != meta["tensors_sha256"]:
+            raise SymdiscError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
+        tensors = load_tensors(tensor_path)
+        self.symmetry.gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
+        self.symmetry.action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
+        self.opt.load_state_dict(unflatten_state(meta["optimizer"], tensors))
+        self.step, self.ema, self.since_best = meta["step"], meta["ema"], meta["since_best"]
+        self.best = math.inf if meta["best"] is None else meta["best"]
+
+    # ---- the loop -------------------------------------------------------------------------------
+    def fit(self, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+        """Train to ``cfg.steps`` (or a plateau); return a summary.  Writes into ``out`` (created)."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = out / "metrics.jsonl"
+        if resume:
+            self.load_checkpoint(out)
+            _truncate_metrics(metrics, self.step)
+        elif metrics.exists():
+            metrics.unlink()
+        start, stopped, last = time.perf_counter(), "steps", {}
+        try:
+            with LiveBar(self.cfg.steps, "discover", progress, completed=self.step) as bar, metrics.open("a") as log:
+                while self.step < self.cfg.steps:
+                    last = self.train_step()
+                    if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
+                        log.write(json.dumps({"step": self.step, **last}) + "\n")
+                        log.flush()
+                    if self.step % self.cfg.checkpoint_every == 0:
+                        self.save_checkpoint(out)
+                    bar.advance(" ".join(f"{k[:4]}={v:.3g}" for k, v in last.items() if k not in ("phase",)
+                                         and (k in ("loss", "invariance") or v)))
+                    if self._plateau(last["loss"]):
+                        stopped = "plateau"
+                        break
+        except SymdiscError as e:
+            kept = "the last good checkpoint is in " + str(out) if (out / "checkpoint.json").exists() \
+                else "no checkpoint was written yet"
+            raise SymdiscError(f"{e}; {kept}") from None
+        self.save_checkpoint(out)
+        return {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
+                "final": last}
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))

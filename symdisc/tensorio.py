@@ -1,0 +1,61 @@
+"""Tensors on disk without pickle: safetensors files written atomically, read with validation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from symdisc.errors import SymdiscError
+from symdisc.io import atomic_write
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
+    clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(clean, tmp, metadata=metadata))
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a missing, truncated or corrupted file raises SymdiscError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SymdiscError(f"missing tensor file {path}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise SymdiscError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise SymdiscError(f"{path}: tensor {name!r} holds NaN or inf")
+    return tensors
+
+
+def flatten_state(prefix: str, state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split a nested state (e.g. an optimizer's) into tensors and a JSON-able skeleton."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj, key):
+        if isinstance(obj, torch.Tensor):
+            tensors[key] = obj
+            return {"__tensor__": key}
+        if isinstance(obj, dict):
+            return {"__dict__": [[str(k), type(k).__name__, walk(v, f"{key}.{k}")] for k, v in obj.items()]}
+        if isinstance(obj, (list, tuple)):
+            return [walk(v, f"{key}.{i}") for i, v in enumerate(obj)]
+        return obj
+
+    return tensors, walk(state, prefix)
+
+
+def unflatten_state(skeleton, tensors: dict[str, torch.Tensor]):
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, dict) and "__tensor__" in skeleton:
+        return tensors[skeleton["__tensor__"]]
+    if isinstance(skeleton, dict) and "__dict__" in skeleton:
+        return {(int(k) if t == "int" else k): unflatten_state(v, tensors) for k, t, v in skeleton["__dict__"]}
+    if isinstance(skeleton, list):
+        return [unflatten_state(v, tensors) for v in skeleton]
+    return skeleton
