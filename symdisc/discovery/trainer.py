@@ -3,8 +3,9 @@
 Every step draws S fresh (θ, X, Y) from the training stream SeedSequence([seed, 10, step]) and
 minimises the objective (objective.py) with Riemannian Adam (geoopt: the free generators live on
 the Stiefel manifold) and cosine-annealed learning rates (Adam's steps have size ≈ lr whatever the
-gradient, so without annealing the generators jitter around the optimum at that scale).  Phase 1 (``warmup_frac`` of the steps) trains the generators with the
-action frozen at its linear start and the pooled invariance; phase 2 trains both.
+gradient, so without annealing the generators jitter around the optimum at that scale).
+Phase 1 (``warmup_frac`` of the steps) trains the generators with the action frozen at its
+linear start and the pooled invariance; phase 2 trains both.
 
 Outputs in ``out``: metrics.jsonl (one line per ``log_every`` steps), checkpoint.safetensors +
 checkpoint.json (atomic, every ``checkpoint_every`` steps and at the end) and the artefact
