@@ -44,7 +44,15 @@ class ActionConfig:
         return asdict(self)
 
 
-_ACTS = {"silu": nn.SiLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+class _SiLU(nn.Module):
+    """z·sigmoid(z) from primitive ops: nested forward-mode AD (brackets, ∂ξ/∂X) needs it, and
+    torch's fused silu has no forward derivative of its backward."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * torch.sigmoid(z)
+
+
+_ACTS = {"silu": _SiLU, "tanh": nn.Tanh}
 
 
 class ActionNet(nn.Module):

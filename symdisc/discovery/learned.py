@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch.func import jvp
+from torch.func import jvp, vmap
 
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.generators import Generators
+from symdisc.errors import SymdiscError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.base import Level, Symmetry
 
@@ -50,11 +51,31 @@ class LearnedSymmetry(Symmetry):
         disp = moved - theta
         return disp, disp
 
+    def _check(self, theta, X):
+        super()._check(theta, X)
+        if self.data_dependent and X.numel() != self.action.data_dim:
+            raise SymdiscError(f"{self.name}: the learned action takes a data batch of {self.action.data_dim} "
+                               f"numbers, got X of shape {tuple(X.shape)} (use the training batch size)")
+
     def act(self, coeffs, theta, X=None):
         self._check(theta, X)
         rows = coeffs.reshape(-1, self.num_generators) if coeffs.dim() < 2 else coeffs
         enc, lin = self.encode(rows.to(theta), theta)
         return self.action(enc, lin, theta, self._xflat(X))
+
+    def field(self, coeffs, theta, X=None):
+        """ξ_h(θ) for h = Σ c_k h_k, straight from the encoding's derivative (no matrix_exp to differentiate)."""
+        self._check(theta, X)
+        c = coeffs.to(theta)
+        M_vec = None
+        if self.action.cfg.encoding == "matrix":
+            M_vec = torch.einsum("k,kab->ab", c, self.gens.matrices().to(theta)).reshape(-1)
+        return self.algebra_field(self.gens.apply(c, theta), M_vec, theta, X)
+
+    def tangents(self, theta, X=None):
+        """Ξ(θ) ∈ ℝ^{p×k}: the k fields, vmapped over the basis."""
+        eye = torch.eye(self.num_generators, dtype=theta.dtype, device=theta.device)
+        return vmap(lambda e: self.field(e, theta, X), out_dims=1)(eye)
 
     def algebra_field(self, M_apply, M_vec, theta, X=None) -> torch.Tensor:
         """ξ_M(θ) for an algebra element given by Mθ (``M_apply``) and, in matrix mode, vec(M)."""

@@ -17,7 +17,7 @@ Jacobian J = D_θ L(θ, X, Y) ∈ ℝ^{B×p} (or the output Jacobian with ``leve
   fields towards orthogonality, away from true symmetries (the GL(3) fields of a 3-3-1 net have
   λ_min ≈ 1e-3 and −log det ≈ 5–13); the barrier only resists collapse;
 * composition (default)  — ‖a(g_2, a(g_1, θ)) − a(g_2 g_1, θ)‖² / ‖a(g_2 g_1, θ) − θ‖² at small g_i;
-* bracket (default)      — ‖[ξ_a, ξ_b] + ξ_{[h_a,h_b]}‖ / (‖[ξ_a, ξ_b]‖ + ‖ξ_{[h_a,h_b]}‖): for a left
+* bracket (default)      — ‖[ξ_a, ξ_b] + ξ_{[h_a,h_b]}‖ / (‖[ξ_a, ξ_b]‖ + ‖ξ_{[h_a,h_b]}‖ + ‖ξ_a‖‖ξ_b‖/‖θ‖): for a left
   action h ↦ ξ_h is an anti-homomorphism of Lie algebras (linear case: [ξ_a, ξ_b] = −[h_a, h_b]θ).
 """
 
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import torch
-from torch.func import jacfwd, jvp, vmap
+from torch.func import jvp, vmap
 
 from symdisc.architecture import Architecture
 from symdisc.census import loss_jacobian, output_jacobian
@@ -99,7 +99,7 @@ def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y
     k = sym.num_generators
     zero = torch.zeros(k, dtype=theta.dtype, device=theta.device)
     act0 = lambda c, th: sym.act(c, th, X)
-    Xi = jacfwd(lambda c: act0(c, theta))(zero)  # (p, k)
+    Xi = sym.tangents(theta, X)  # (p, k)
     J = _jacobian(arch, w.level, theta, X, Y)  # (B, p)
     R = J @ Xi
     xi_norm = Xi.norm(dim=0)
@@ -129,12 +129,13 @@ def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y
         out["composition"] = zero.sum()
     if w.bracket and k >= 2:
         e = torch.eye(k, dtype=theta.dtype, device=theta.device)
-        field = lambda i: (lambda th: jvp(lambda c: act0(c, th), (zero,), (e[i],))[1])
+        field = lambda i: (lambda th: sym.field(e[i], th, X))
         lie = jvp(field(b), (theta,), (Xi[:, a],))[1] - jvp(field(a), (theta,), (Xi[:, b],))[1]
         H = sym.gens.matrices().to(theta) if sym.action.cfg.encoding == "matrix" else None
         M_vec = (H[a] @ H[b] - H[b] @ H[a]).reshape(-1) if H is not None else None
         xi_m = sym.algebra_field(sym.gens.bracket_apply(a, b, theta), M_vec, theta, X)
-        out["bracket"] = (lie + xi_m).norm() / (lie.norm() + xi_m.norm() + EPS)
+        scale = xi_norm[a] * xi_norm[b] / theta.norm()
+        out["bracket"] = (lie + xi_m).norm() / (lie.norm() + xi_m.norm() + scale + EPS)
     else:
         out["bracket"] = zero.sum()
     return out

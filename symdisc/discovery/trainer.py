@@ -27,6 +27,7 @@ import torch
 from symdisc.architecture import Architecture, make_generator
 from symdisc.devices import resolve_device
 from symdisc.discovery.action import ActionNet
+from symdisc.discovery.artefact import make_card, save
 from symdisc.discovery.config import DiscoveryConfig
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
@@ -178,8 +179,11 @@ class Trainer:
                 else "no checkpoint was written yet"
             raise SymdiscError(f"{e}; {kept}") from None
         self.save_checkpoint(out)
-        return {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
-                "final": last}
+        summary = {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
+                   "final": last}
+        card = make_card(self.symmetry, self.arch, self.data_shape, {"config": self.cfg.to_dict(), "summary": summary})
+        save(self.symmetry, out, card)
+        return summary
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -1,0 +1,186 @@
+"""Learned-symmetry artefacts: tensors in safetensors, everything else in a JSON card. No pickle.
+
+A run directory holds ``symmetry.safetensors`` (generators ``gens.*`` and action weights
+``action.*``) and ``card.json``:
+
+    schema_version, kind, created, architecture {name, spec, num_params, layout, layout_hash, loss,
+    data_shape}, generators {kind, k, rank}, action {…ActionConfig}, preserves, training {…config,
+    summary}, seed, verification (null until `symdisc verify`), versions, tensors {file, sha256}.
+
+``export`` writes one portable safetensors file: the same tensors plus ``generators`` (k, p, p)
+matrices, with the card in the file's metadata under "symdisc_card".  ``load`` accepts either.
+A loaded artefact is a :class:`LearnedSymmetry` (a Symmetry) and acts on new θ without training.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from symdisc import zoo
+from symdisc.architecture import Architecture
+from symdisc.discovery.action import ActionConfig, ActionNet
+from symdisc.discovery.generators import Generators
+from symdisc.discovery.learned import LearnedSymmetry
+from symdisc.errors import SymdiscError
+from symdisc.io import write_json
+from symdisc.tensorio import load_tensors, save_tensors
+
+SCHEMA_VERSION = 1
+KIND = "symdisc.learned_symmetry"
+TENSORS, CARD = "symmetry.safetensors", "card.json"
+
+
+def _versions() -> dict[str, str]:
+    import geoopt
+    import safetensors
+
+    from symdisc import __version__
+
+    return {"symdisc": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "geoopt": geoopt.__version__, "safetensors": safetensors.__version__}
+
+
+def symmetry_tensors(sym: LearnedSymmetry) -> dict[str, torch.Tensor]:
+    return {**{f"gens.{k}": v for k, v in sym.gens.state_dict().items()},
+            **{f"action.{k}": v for k, v in sym.action.state_dict().items()}}
+
+
+def make_card(sym: LearnedSymmetry, arch: Architecture, data_shape: list[int], training: dict[str, Any]) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "architecture": {"name": arch.name, "spec": arch.spec, "num_params": arch.num_params,
+                         "layout": arch.layout.describe(), "layout_hash": arch.layout.hash(),
+                         "loss": arch.loss_name, "data_shape": list(data_shape)},
+        "generators": {"kind": sym.gens.kind, "k": sym.gens.k, "rank": sym.gens.rank},
+        "action": sym.action.cfg.to_dict(),
+        "preserves": sym.preserves,
+        "training": training,
+        "seed": training.get("config", {}).get("seed"),
+        "verification": None,
+        "versions": _versions(),
+    }
+
+
+def save(sym: LearnedSymmetry, directory: str | Path, card: dict) -> Path:
+    """Write ``symmetry.safetensors`` then ``card.json`` (each atomically; the card names the tensors' hash)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = save_tensors(directory / TENSORS, symmetry_tensors(sym))
+    card = {**card, "tensors": {"file": TENSORS, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}
+    write_json(directory / CARD, card)
+    return directory
+
+
+def update_card(directory: str | Path, **fields: Any) -> dict:
+    card = read_card(directory)
+    card.update(fields)
+    write_json(Path(directory) / CARD, card)
+    return card
+
+
+def read_card(directory: str | Path) -> dict:
+    path = Path(directory) / CARD
+    if not path.is_file():
+        raise SymdiscError(f"{directory} holds no artefact ({CARD} missing)")
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SymdiscError(f"{path} is corrupted or truncated: {e}") from None
+    _check_card(card, str(path))
+    return card
+
+
+def _check_card(card: Any, where: str) -> None:
+    if not isinstance(card, dict) or card.get("kind") != KIND:
+        raise SymdiscError(f"{where} is not a symdisc learned-symmetry card")
+    if card.get("schema_version") != SCHEMA_VERSION:
+        raise SymdiscError(f"{where}: schema version {card.get('schema_version')} is not supported "
+                           f"(this symdisc reads {SCHEMA_VERSION})")
+    for key in ("architecture", "generators", "action"):
+        if not isinstance(card.get(key), dict):
+            raise SymdiscError(f"{where}: card lacks {key!r}")
+
+
+def export(directory: str | Path, target: str | Path) -> Path:
+    """One self-describing safetensors file (tensors + generator matrices + card in metadata)."""
+    card = read_card(directory)
+    sym = load(directory)
+    tensors = {**symmetry_tensors(sym), "generators": sym.generators(dtype=torch.float32)}
+    return save_tensors(target, tensors, metadata={"symdisc_card": json.dumps(card)})
+
+
+def _read_export(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # noqa: BLE001 - any parse failure is a corrupted file
+        raise SymdiscError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
+    if "symdisc_card" not in meta:
+        raise SymdiscError(f"{path} carries no symdisc card")
+    try:
+        card = json.loads(meta["symdisc_card"])
+    except json.JSONDecodeError as e:
+        raise SymdiscError(f"{path}: corrupted card: {e}") from None
+    _check_card(card, str(path))
+    tensors = load_tensors(path)
+    tensors.pop("generators", None)
+    return card, tensors
+
+
+def architecture_of(card: dict) -> Architecture:
+    """Rebuild a zoo architecture from a card (user modules must be passed explicitly)."""
+    spec = dict(card["architecture"].get("spec") or {})
+    name = spec.pop("preset", None)
+    if name is None:
+        raise SymdiscError(f"this artefact was learned on a user module ({card['architecture']['name']}): "
+                           "pass its architecture (Python: load(..., arch=…); CLI: --arch FILE.py:FUNC)")
+    return zoo.get(name, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()})
+
+
+def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetry:
+    """A learned symmetry from a run directory or an exported file; checks the architecture's layout."""
+    source = Path(source)
+    if source.is_dir():
+        card = read_card(source)
+        tensor_path = source / card.get("tensors", {}).get("file", TENSORS)
+        tensors = load_tensors(tensor_path)
+        expected = card.get("tensors", {}).get("sha256")
+        if expected and hashlib.sha256(tensor_path.read_bytes()).hexdigest() != expected:
+            raise SymdiscError(f"{tensor_path} does not match its card (modified or partially written)")
+    elif source.is_file():
+        card, tensors = _read_export(source)
+    else:
+        raise SymdiscError(f"no artefact at {source}")
+    arch = arch if arch is not None else architecture_of(card)
+    a = card["architecture"]
+    if arch.layout.hash() != a["layout_hash"]:
+        raise SymdiscError(f"architecture mismatch: the artefact was learned on {a['name']} "
+                           f"(p = {a['num_params']}, layout {a['layout_hash']}), got {arch.name} "
+                           f"(p = {arch.num_params}, layout {arch.layout.hash()})")
+    g = card["generators"]
+    gens = Generators(arch.num_params, g["k"], g["kind"], g.get("rank", 1))
+    data_dim = 1
+    for d in a["data_shape"]:
+        data_dim *= d
+    action = ActionNet(arch.num_params, data_dim, ActionConfig(**card["action"]))
+    try:
+        gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
+        action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
+    except RuntimeError as e:
+        raise SymdiscError(f"{source}: tensors do not fit the card: {str(e).splitlines()[0]}") from None
+    dtype = next(iter(tensors.values())).dtype
+    gens.to(dtype)
+    action.to(dtype)
+    sym = LearnedSymmetry(arch.layout, gens, action, preserves=card.get("preserves", "loss"))
+    sym.card, sym.arch, sym.data_shape = card, arch, list(a["data_shape"])
+    return sym
