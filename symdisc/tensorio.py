@@ -14,7 +14,7 @@ from symdisc.io import atomic_write
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None):
-    clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}  # no shared storage
     return atomic_write(path, lambda tmp: save_file(clean, tmp, metadata=metadata))
 
 
