@@ -51,8 +51,17 @@ class LearnedSymmetry(Symmetry):
         disp = moved - theta
         return disp, disp
 
+    def to(self, dtype: torch.dtype | None = None, device=None) -> LearnedSymmetry:
+        """Move generators and action (in place) to ``dtype`` / ``device``."""
+        for m in (self.gens, self.action):
+            m.to(dtype=dtype, device=device)
+        return self
+
     def _check(self, theta, X):
         super()._check(theta, X)
+        p = next(self.action.parameters())
+        if (p.dtype, p.device) != (theta.dtype, theta.device):  # e.g. a float32 artefact used in float64
+            self.to(theta.dtype, theta.device)
         if self.data_dependent and X.numel() != self.action.data_dim:
             raise SymdiscError(f"{self.name}: the learned action takes a data batch of {self.action.data_dim} "
                                f"numbers, got X of shape {tuple(X.shape)} (use the training batch size)")

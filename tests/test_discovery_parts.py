@@ -1,0 +1,99 @@
+"""Pieces of the discovery engine: generators, learned fields, objective terms, spectral start."""
+
+import pytest
+import torch
+
+from symdisc import SymdiscError, make_generator, zoo
+from symdisc.discovery.action import ActionConfig, ActionNet
+from symdisc.discovery.config import preset_config
+from symdisc.discovery.generators import Generators
+from symdisc.discovery.learned import LearnedSymmetry
+from symdisc.discovery.objective import PRESETS, draw_terms, objective, resolve_preset
+from symdisc.discovery.spectral import spectral_generators
+from symdisc.symmetry import continuous_symmetries, stacked_tangents
+
+
+@pytest.mark.parametrize("kind", ["free", "lowrank"])
+def test_generator_actions_match_dense(kind):
+    G = Generators(7, 3, kind, rank=2, generator=make_generator(0)).double()
+    c, th = torch.randn(3, dtype=torch.float64), torch.randn(7, dtype=torch.float64)
+    H = G.matrices()
+    assert torch.allclose(H.flatten(1).norm(dim=1), torch.ones(3, dtype=torch.float64))
+    M = torch.einsum("k,kab->ab", c, H)
+    assert torch.allclose(G.apply(c, th), M @ th, atol=1e-12)
+    assert torch.allclose(G.exp_apply(c, th), torch.linalg.matrix_exp(M) @ th, atol=1e-12)
+    assert torch.allclose(G.bracket_apply(0, 2, th), (H[0] @ H[2] - H[2] @ H[0]) @ th, atol=1e-12)
+
+
+def test_generator_bad_counts():
+    with pytest.raises(SymdiscError, match="at least one"):
+        Generators(4, 0)
+    with pytest.raises(SymdiscError, match="only p = 4"):
+        Generators(4, 5)
+
+
+def _sym(arch, k, cfg=ActionConfig(width=16, depth=2), kind="free"):
+    arch = arch.to(dtype=torch.float64)
+    X, _ = arch.sample_data(arch.default_batch_size, make_generator(0))
+    gens = Generators(arch.num_params, k, kind, generator=make_generator(1)).double()
+    action = ActionNet(arch.num_params, X.numel(), cfg, generator=make_generator(2)).double()
+    torch.nn.init.normal_(action.head.weight, std=0.1)  # a genuinely nonlinear action
+    return arch, LearnedSymmetry(arch.layout, gens, action)
+
+
+@pytest.mark.parametrize("encoding", ["orbit", "matrix"])
+def test_fast_fields_equal_jvp_of_the_finite_action(encoding):
+    """ξ from the encoding's derivative = d/dc a_X(exp(Σ c h), θ) at 0 (jacfwd through matrix_exp)."""
+    arch, sym = _sym(zoo.get("tanh-3layer"), 3, ActionConfig(width=16, depth=2, encoding=encoding))
+    theta, X, _ = (t[0] for t in arch.sample_draws(1, 1, make_generator(3)))
+    slow = torch.func.jacfwd(lambda c: sym.act(c, theta, X))(torch.zeros(3, dtype=torch.float64))
+    assert torch.allclose(sym.tangents(theta, X), slow, atol=1e-10)
+
+
+def test_learned_action_checks_data_shape():
+    arch, sym = _sym(zoo.get("mlp", dims="3,3,1"), 2)
+    theta, X, _ = (t[0] for t in arch.sample_draws(1, 8, make_generator(3)))
+    with pytest.raises(SymdiscError, match="data batch"):
+        sym.act(torch.zeros(2), theta, X)
+
+
+def test_paper_associativity_vanishes_once_identity_holds():
+    """discovery.md §1.2 / B10a: with a(I, θ) = θ, L_assoc ≡ 0 for any (non-group) action, while the
+    finite composition error is not 0."""
+    arch, sym = _sym(zoo.get("tanh-3layer"), 2)
+    theta, X, Y = arch.sample_draws(4, 1, make_generator(4))
+    w = PRESETS["faithful-6.5.3"]
+    gen = make_generator(5)
+    c = 0.1 * torch.randn(4, 2, dtype=torch.float64)
+    terms = torch.func.vmap(lambda t, x, y, a: draw_terms(sym, arch, w, t, x, y, a, -a, (0, 1)))(theta, X, Y, c)
+    assert terms["identity"].abs().max() == 0 and terms["assoc"].abs().max() < 1e-12
+    _, full = objective(sym, arch, PRESETS["default"], theta, X, Y, gen)
+    assert full["composition"] > 1e-8
+
+
+def test_presets():
+    assert resolve_preset("faithful", "linear-scalar")[0] == "faithful-6.5.3"
+    assert resolve_preset("faithful", "sigmoid-2layer")[1].identity == 10
+    w = PRESETS["faithful-6.5.3"]
+    assert (w.invariance, w.identity, w.reg_id, w.orth, w.sparse) == (10, 1, 1, 1, 0.1) and not w.scale_free
+    cfg = preset_config("faithful", "tanh-3layer", k=2)
+    assert cfg.action.encoding == "matrix" and cfg.action.identity == "free" and not cfg.spectral_init
+    with pytest.raises(SymdiscError, match="unknown preset"):
+        resolve_preset("fast", "mlp")
+
+
+def test_spectral_start_recovers_linear_symmetries():
+    """The bottom eigen-generators of the linear-action quadratic form: diag(1, −1) for the scalar net,
+    and a span equal to the GL(3) tangent space for the 3-3-1 linear net."""
+    arch = zoo.get("linear-scalar").to(dtype=torch.float64)
+    H, vals = spectral_generators(arch, 1, *arch.sample_draws(64, 1, make_generator(0)))
+    target = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64)) / 2**0.5
+    assert min((H[0] - target).norm(), (H[0] + target).norm()) < 1e-6 and vals[0] < 1e-12 < vals[1]
+    arch = zoo.get("mlp", act="linear", dims="3,3,1").to(dtype=torch.float64)
+    H, _ = spectral_generators(arch, 9, *arch.sample_draws(64, 64, make_generator(1)))
+    theta = arch.sample_params(make_generator(2))
+    fields = torch.einsum("kab,b->ak", H, theta)
+    K = stacked_tangents(continuous_symmetries(arch), theta)
+    Qf, Qk = torch.linalg.qr(fields)[0], torch.linalg.svd(K, full_matrices=False)[0][:, :9]
+    assert torch.linalg.matrix_rank(fields) == 9
+    assert torch.linalg.svdvals(Qf.T @ Qk).pow(2).mean() > 0.999
