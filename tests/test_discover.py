@@ -31,7 +31,7 @@ def test_linear_scalar_learns_the_rescaling(scalar_run):
     arch = zoo.get("linear-scalar").to(dtype=torch.float64)
     theta, X, _ = arch.sample_draws(32, 1, make_generator(9, 9))
     cos = []
-    for th, x in zip(theta, X):
+    for th, x in zip(theta, X, strict=True):
         xi = sym.tangents(th, x)[:, 0]
         target = torch.stack([th[0], -th[1]])
         cos.append((xi @ target).abs() / (xi.norm() * target.norm()))
@@ -55,7 +55,8 @@ def test_loaded_in_fresh_process_acts_the_same(scalar_run, tmp_path):
         arch = zoo.get("linear-scalar").to(dtype=torch.float64)
         theta, X, Y = (t[0] for t in arch.sample_draws(1, 1, make_generator(4)))
         moved = sym.act(torch.tensor([0.3], dtype=torch.float64), theta.float(), X.float()).double()
-        print(json.dumps({{"moved": moved.tolist(), "drift": float(arch.batch_loss(moved, X, Y) - arch.batch_loss(theta, X, Y))}}))
+        drift = float(arch.batch_loss(moved, X, Y) - arch.batch_loss(theta, X, Y))
+        print(json.dumps({{"moved": moved.tolist(), "drift": drift}}))
     """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

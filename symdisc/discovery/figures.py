@@ -68,13 +68,14 @@ def figures(sym: LearnedSymmetry, arch: Architecture, batch: int, out: str | Pat
         for i in range(sym.num_generators):
             e = torch.eye(sym.num_generators, dtype=torch.float64)[i]
             scale = 0.2 * theta.norm() / sym.field(e, theta, X).norm()
-            curve = vmap(lambda t: arch.batch_loss(sym.act(t * scale * e, theta, X), X, Y))(ts)
+            curve = vmap(lambda t, c=scale * e: arch.batch_loss(sym.act(t * c, theta, X), X, Y))(ts)
             ax.plot(ts, curve - L0, color="C0", alpha=0.8, label="learned h" if i == 0 else None)
             R = torch.randn(*H.shape[1:], generator=gen, dtype=torch.float64)
             xi_r = sym.algebra_field(R @ theta, R.reshape(-1), theta, X)
             r_scale = 0.2 * theta.norm() / xi_r.norm()
-            curve_r = vmap(lambda t: arch.batch_loss(_act_along(sym, theta, X, t * r_scale, M=R), X, Y))(ts)
-            ax.plot(ts, curve_r - L0, color="C3", alpha=0.6, ls="--", label="random h (‖ξ‖ matched)" if i == 0 else None)
+            curve_r = vmap(lambda t, s=r_scale, M=R: arch.batch_loss(_act_along(sym, theta, X, t * s, M=M), X, Y))(ts)
+            ax.plot(ts, curve_r - L0, color="C3", alpha=0.6, ls="--",
+                    label="random h (‖ξ‖ matched)" if i == 0 else None)
         ax.set_xlabel("t (curve moves 0.2‖θ‖ per unit t at t = 0)")
         ax.set_ylabel("L(a_X(exp(t h), θ)) − L(θ)")
         ax.set_title("Loss along learned vs random orbit curves (held-out θ)")

@@ -103,7 +103,7 @@ def verify(sym: LearnedSymmetry, arch: Architecture, batch: int, cfg: VerifyConf
             zero = torch.zeros(k, dtype=theta.dtype)
             rows["ident"].append(((sym.act(zero, theta, X) - theta).norm() / theta.norm()).item())
             if sym.data_dependent:
-                dX = jacfwd(lambda x: sym.tangents(theta, x))(X).reshape(p, k, -1)
+                dX = jacfwd(lambda x, th=theta: sym.tangents(th, x))(X).reshape(p, k, -1)
                 rows["ddep"].append(dX.norm(dim=(0, 2)) / xi_n)
             Nout, Nloss = _null_basis(Jo, cfg.rtol), _null_basis(Jl, cfg.rtol)
             rows["null_dims_out"].append(Nout.shape[1])
@@ -129,8 +129,8 @@ def verify(sym: LearnedSymmetry, arch: Architecture, batch: int, cfg: VerifyConf
                 scale = _bracket_scale(Xi, b, c, theta)
                 rows["closure"].append((resid.norm() / (lie.norm() + scale)).item())
             for kind, (learned, rand) in curve.items():
-                for h_idx in range(k):
-                    learned.append(_drift(sym, arch, theta, X, Y, torch.eye(k, dtype=theta.dtype)[h_idx], None, kind, cfg))
+                for e in torch.eye(k, dtype=theta.dtype):
+                    learned.append(_drift(sym, arch, theta, X, Y, e, None, kind, cfg))
                     R = torch.randn(p, p, generator=gen, dtype=theta.dtype)
                     rand.append(_drift(sym, arch, theta, X, Y, None, R / R.norm(), kind, cfg))
     return _summarise(sym, arch, batch, cfg, rows, comp, curve)
