@@ -21,6 +21,7 @@ from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss
 
 Forward = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+NamedForward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 ParamSampler = Callable[..., torch.Tensor]  # (gen, dtype, device[, n]) -> θ (p,) or (n, p)
 DataSampler = Callable[[int, torch.Generator, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]]
 
@@ -30,12 +31,13 @@ class Architecture:
     """A model family with explicit parameters θ ∈ ℝ^p.
 
     forward(θ, X) -> outputs (B, ...);   per_sample_loss(θ, X, Y) -> (B,);
+    forward_named({name: tensor}, X): the same on named tensors (Jacobians per tensor are cheaper);
     sample_params(gen) -> θ (p,);        sample_data(B, gen) -> (X, Y).
     """
 
     name: str
     layout: ParamLayout
-    forward: Forward
+    forward_named: NamedForward
     loss: PerSampleLoss
     loss_name: str
     param_sampler: ParamSampler
@@ -59,6 +61,10 @@ class Architecture:
             dtype=self.dtype if dtype is None else dtype,
             device=self.device if device is None else torch.device(device),
         )
+
+    def forward(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """f(θ, X) for a flat θ."""
+        return self.forward_named(self.layout.unflatten(theta), X)
 
     def per_sample_loss(self, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
         """L(θ, X, Y) ∈ ℝ^B: one loss per sample."""

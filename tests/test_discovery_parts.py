@@ -66,7 +66,7 @@ def test_paper_associativity_vanishes_once_identity_holds():
     gen = make_generator(5)
     c = 0.1 * torch.randn(4, 2, dtype=torch.float64)
     terms = torch.func.vmap(lambda t, x, y, a: draw_terms(sym, arch, w, t, x, y, a, -a, (0, 1)))(theta, X, Y, c)
-    assert terms["identity"].abs().max() == 0 and terms["assoc"].abs().max() < 1e-12
+    assert terms["identity"].abs().max() < 1e-14 and terms["assoc"].abs().max() < 1e-12
     _, full = objective(sym, arch, PRESETS["default"], theta, X, Y, gen)
     assert full["composition"] > 1e-8
 

@@ -53,9 +53,10 @@ class MLPStructure:
                 pairs.append((f"b{j}", (dims[j],)))
         self.layout = ParamLayout.from_pairs(pairs)
 
-    def hidden(self, theta: torch.Tensor, X: torch.Tensor, upto: int) -> torch.Tensor:
-        """H_upto (rows = samples); H_0 = X; the last layer (upto = L) returns the linear output."""
-        p = self.layout.unflatten(theta)
+    def hidden(self, theta: torch.Tensor | dict, X: torch.Tensor, upto: int) -> torch.Tensor:
+        """H_upto (rows = samples); H_0 = X; the last layer (upto = L) returns the linear output.
+        ``theta`` is flat or a dict of named tensors."""
+        p = self.layout.unflatten(theta) if isinstance(theta, torch.Tensor) else theta
         H = X
         for j in range(1, upto + 1):
             Z = H @ p[f"W{j}"].transpose(0, 1)
@@ -67,8 +68,8 @@ class MLPStructure:
             H = H + A if self.residual[j] else A
         return H
 
-    def forward(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        return self.hidden(theta, X, self.depth)
+    def forward(self, params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+        return self.hidden(params, X, self.depth)
 
     def streams(self) -> list[list[int]]:
         """Hidden spaces: runs of hidden layers joined by residual links."""
@@ -144,7 +145,7 @@ def build_mlp(
     return Architecture(
         name=name,
         layout=s.layout,
-        forward=s.forward,
+        forward_named=s.forward,
         loss=loss_fn,
         loss_name=loss_name,
         param_sampler=fan_in_sampler(s.layout),

@@ -62,13 +62,13 @@ def from_module(
         replace_all_batch_norm_modules_(base)
     copies: dict[tuple, nn.Module] = {}
 
-    def forward(theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        key = (theta.dtype, theta.device)
+    def forward(params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+        ref = next(iter(params.values()))
+        key = (ref.dtype, ref.device)
         if key not in copies:
-            copies[key] = copy.deepcopy(base).to(dtype=theta.dtype, device=theta.device)
+            copies[key] = copy.deepcopy(base).to(dtype=ref.dtype, device=ref.device)
         mod = copies[key]
-        state = {**{n: b for n, b in mod.named_buffers()},
-                 **{n: t.to(theta) for n, t in frozen.items()}, **layout.unflatten(theta)}
+        state = {**dict(mod.named_buffers()), **{n: t.to(ref) for n, t in frozen.items()}, **params}
         return functional_call(mod, state, (X,))
 
     def data_sampler(batch, gen, dtype, device):
@@ -79,7 +79,7 @@ def from_module(
     arch = Architecture(
         name=name or type(module).__name__,
         layout=layout,
-        forward=forward,
+        forward_named=forward,
         loss=loss_fn,
         loss_name=loss_name,
         param_sampler=param_sampler or fan_in_sampler(layout),

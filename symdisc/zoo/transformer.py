@@ -75,8 +75,7 @@ def build_tiny_transformer(
     layout = _layout(d_model, d_ff, variant)
     scale = 1.0 / math.sqrt(d_model)
 
-    def forward(theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-        p = layout.unflatten(theta)
+    def forward(p: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
         Q, K, V = X @ p["W_Q"], X @ p["W_K"], X @ p["W_V"]
         A = torch.softmax(Q @ K.transpose(-1, -2) * scale, dim=-1) @ V
         if "W_O" in p:
@@ -89,7 +88,7 @@ def build_tiny_transformer(
     return Architecture(
         name=name,
         layout=layout,
-        forward=forward,
+        forward_named=forward,
         loss=loss_fn,
         loss_name=loss_name,
         param_sampler=fan_in_sampler(layout, {n: 0 for n in layout.names}),
