@@ -62,7 +62,7 @@ def measure(task: dict) -> dict:
 
     import symdisc
     from symdisc.architecture import make_generator
-    from symdisc.census import DEFAULT_RTOL, loss_jacobian, null_dimension, output_jacobian
+    from symdisc.nullspace import DEFAULT_RTOL, loss_jacobian, null_dimension, output_jacobian
 
     if task["threads"]:
         torch.set_num_threads(task["threads"])

@@ -2,7 +2,7 @@
 
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
-from symdisc.census import CensusResult, census
+from symdisc.nullspace import CensusResult, census
 from symdisc.errors import SymdiscError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry import Symmetry, known_symmetries

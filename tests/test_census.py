@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from symdisc import SymdiscError, census, make_generator, zoo
-from symdisc.census import loss_jacobian, null_dimension, output_jacobian
+from symdisc.nullspace import loss_jacobian, null_dimension, output_jacobian
 
 from .cases import bn_arch, lora_arch, sampler
 

@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from symdisc.census import DEFAULT_RTOL, census
+from symdisc.nullspace import DEFAULT_RTOL, census
 from symdisc.cli.common import (
     ACT,
     BIAS,

@@ -31,7 +31,7 @@ import torch
 from torch.func import jvp, vmap
 
 from symdisc.architecture import Architecture
-from symdisc.census import loss_jacobian, output_jacobian
+from symdisc.nullspace import loss_jacobian, output_jacobian
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.errors import SymdiscError
 

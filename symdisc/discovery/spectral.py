@@ -20,7 +20,7 @@ import torch
 from torch.func import vmap
 
 from symdisc.architecture import Architecture
-from symdisc.census import loss_jacobian, output_jacobian
+from symdisc.nullspace import loss_jacobian, output_jacobian
 from symdisc.errors import SymdiscError
 
 MAX_P = 64

@@ -1,4 +1,5 @@
-"""Symmetry census: count the continuous symmetries at random points exactly, from Jacobian ranks.
+"""Symmetry census (`symdisc.census`): count the continuous symmetries at random points exactly, from the
+null spaces of Jacobians (this module is `symdisc.nullspace`; `symdisc.census` is its main function).
 
 At θ and a batch X of B samples, directions v with J v = 0 move θ without changing
 
