@@ -178,3 +178,50 @@ def test_cli_discover_bad_input(capsys, tmp_path, argv, fragment):
                          *argv)
     assert code == 2 and fragment in err and err.count("\n") == 1
     assert not (tmp_path / "x" / "card.json").exists()
+
+
+USER_MODULE = textwrap.dedent("""
+    import torch
+    from torch import nn
+    import symdisc
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(2, 3, bias=False), nn.Linear(3, 1, bias=False)
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)))
+
+    def sample(b, g):
+        return torch.randn(b, 2, generator=g), torch.randn(b, 1, generator=g)
+
+    def make():
+        return symdisc.zoo.from_module(Net(), sample, "mse", default_batch_size=16)
+""")
+
+
+def test_user_module_discovered_saved_loaded_in_fresh_process(tmp_path):
+    """A module the zoo has never seen: discover, save, load in a fresh process; same invariance."""
+    (tmp_path / "usermod.py").write_text(USER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import usermod
+    finally:
+        sys.path.pop(0)
+    arch = usermod.make()
+    report = discover(arch, tmp_path / "run", k=2, steps=60, verify_draws=4, make_figures=False)
+    before = report["verification"]["invariance"]["median"]
+    assert before <= 1e-3  # ReLU rescalings of the 3 hidden units
+    with pytest.raises(SymdiscError, match="user module"):
+        artefact.load(tmp_path / "run")
+    script = textwrap.dedent(f"""
+        import sys, json
+        sys.path.insert(0, {str(tmp_path)!r})
+        import usermod
+        from symdisc.discovery.api import verify_artefact
+        print(json.dumps(verify_artefact({str(tmp_path / 'run')!r}, arch=usermod.make(), draws=4)))
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = json.loads(res.stdout)["invariance"]["median"]
+    assert after == pytest.approx(before, rel=1e-9, abs=1e-15)

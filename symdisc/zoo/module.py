@@ -2,7 +2,8 @@
 
     f(θ, X) = functional_call(module, unflatten(θ) ∪ buffers, (X,))
 
-The module is never mutated: one private copy per (dtype, device) is made on first use.
+The module is never mutated (a private copy is kept); its buffers and frozen parameters are cast
+to θ's dtype and device at every call.
 Batch-norm layers are patched to use batch statistics only (``replace_all_batch_norm_modules_``)
 and mark the architecture as not sample-wise (outputs then couple samples).
 """
@@ -60,16 +61,13 @@ def from_module(
     frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
     if has_bn:
         replace_all_batch_norm_modules_(base)
-    copies: dict[tuple, nn.Module] = {}
-
     def forward(params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+        # every tensor the module holds is passed in, cast to θ's dtype/device: no module copy per
+        # dtype (``Module.to`` cannot run inside a torch.func transform)
         ref = next(iter(params.values()))
-        key = (ref.dtype, ref.device)
-        if key not in copies:
-            copies[key] = copy.deepcopy(base).to(dtype=ref.dtype, device=ref.device)
-        mod = copies[key]
-        state = {**dict(mod.named_buffers()), **{n: t.to(ref) for n, t in frozen.items()}, **params}
-        return functional_call(mod, state, (X,))
+        state = {**{n: b.to(ref) if b.is_floating_point() else b.to(ref.device) for n, b in base.named_buffers()},
+                 **{n: t.to(ref) for n, t in frozen.items()}, **params}
+        return functional_call(base, state, (X,))
 
     def data_sampler(batch, gen, dtype, device):
         X, Y = sample_batch(batch, gen)
