@@ -107,7 +107,8 @@ def run_case(name: str, steps: int | None, results: Path, zoo_dir: Path | None, 
         "case": name, "figure": fig, "claim": claim, "architecture": preset_name, "options": options, "k": k,
         "preset": preset, "steps": report["training"]["steps"], "stopped": report["training"]["stopped"],
         "seconds": round(seconds, 1), "batch_size": v["batch_size"], "verdict": v["verdict"],
-        "invariance_median": v["invariance"]["median"], "curve_ratio": {c: v["curves"][c]["ratio"] for c in v["curves"]},
+        "invariance_median": v["invariance"]["median"],
+        "curve_ratio": {c: v["curves"][c]["ratio"] for c in v["curves"]},
         "principal_angles_mean_cos2": v["principal_angles_mean_cos2"],
         "null_share_output_min": min(f["null_share_output"] for f in v["fields"]),
         "null_share_loss_min": min(f["null_share_loss"] for f in v["fields"]),
@@ -124,7 +125,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES), help="repeatable; default: all")
     ap.add_argument("--steps", type=int, default=None, help="override every case's steps")
-    ap.add_argument("--smoke", action="store_true", help="5 steps, 2 held-out draws per case, into a temporary directory")
+    ap.add_argument("--smoke", action="store_true", help="5 steps, 2 held-out draws per case, in a temporary dir")
     args = ap.parse_args()
     cases = args.case or list(CASES)
     if args.smoke:

@@ -2,9 +2,9 @@
 
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
-from symdisc.nullspace import CensusResult, census
 from symdisc.errors import SymdiscError
 from symdisc.layout import ParamLayout
+from symdisc.nullspace import CensusResult, census
 from symdisc.symmetry import Symmetry, known_symmetries
 
 __version__ = "0.1.0"

@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from symdisc.nullspace import DEFAULT_RTOL, census
 from symdisc.cli.common import (
     ACT,
     BIAS,
@@ -22,6 +21,7 @@ from symdisc.cli.common import (
 from symdisc.devices import resolve_device
 from symdisc.errors import SymdiscError
 from symdisc.io import check_writable
+from symdisc.nullspace import DEFAULT_RTOL, census
 
 
 def census_command(

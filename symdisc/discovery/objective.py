@@ -31,9 +31,9 @@ import torch
 from torch.func import jvp, vmap
 
 from symdisc.architecture import Architecture
-from symdisc.nullspace import loss_jacobian, output_jacobian
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.errors import SymdiscError
+from symdisc.nullspace import loss_jacobian, output_jacobian
 
 EPS = 1e-12
 INDEPENDENCE_FLOOR = 1e-6

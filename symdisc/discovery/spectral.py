@@ -20,8 +20,8 @@ import torch
 from torch.func import vmap
 
 from symdisc.architecture import Architecture
-from symdisc.nullspace import loss_jacobian, output_jacobian
 from symdisc.errors import SymdiscError
+from symdisc.nullspace import loss_jacobian, output_jacobian
 
 MAX_P = 64
 

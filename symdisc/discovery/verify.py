@@ -26,8 +26,8 @@ import torch
 from torch.func import jacfwd, jvp, vmap
 
 from symdisc.architecture import Architecture, make_generator
-from symdisc.nullspace import DEFAULT_RTOL, loss_jacobian, output_jacobian
 from symdisc.discovery.learned import LearnedSymmetry
+from symdisc.nullspace import DEFAULT_RTOL, loss_jacobian, output_jacobian
 from symdisc.symmetry.base import stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
 
