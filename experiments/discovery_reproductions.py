@@ -59,7 +59,7 @@ def scalar_case_metrics(sym) -> dict:
     cos = []
     for th, x in zip(theta, X, strict=True):
         xi, target = sym.tangents(th, x)[:, 0], torch.stack([th[0], -th[1]])
-        cos.append(float((xi @ target).abs() / (xi.norm() * target.norm())))
+        cos.append(float(((xi @ target).abs() / (xi.norm() * target.norm())).detach()))
     h = sym.generators()[0]
     h = h / h.norm()
     ref = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64)) / math.sqrt(2)

@@ -225,3 +225,13 @@ def test_user_module_discovered_saved_loaded_in_fresh_process(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     after = json.loads(res.stdout)["invariance"]["median"]
     assert after == pytest.approx(before, rel=1e-9, abs=1e-15)
+
+
+def test_lowrank_generators_train_and_round_trip(tmp_path):
+    """The structured option: rank-1 generators, never a p×p matrix in training; saved and reloaded."""
+    arch = zoo.get("mlp", act="relu", dims="3,3,1")
+    report = discover(arch, tmp_path, k=2, steps=40, generator_kind="lowrank", rank=1, draws=8, verify_draws=2,
+                      make_figures=False)
+    assert report["config"]["generator_kind"] == "lowrank" and report["config"]["spectral_init"]
+    sym = artefact.load(tmp_path)
+    assert sym.gens.kind == "lowrank" and torch.linalg.matrix_rank(sym.generators()[0]) == 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from symdisc.architecture import Architecture
-from symdisc.discovery.artefact import load, read_card, update_card
+from symdisc.discovery.artefact import load, update_card
 from symdisc.discovery.config import preset_config
+from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import with_overrides
 from symdisc.discovery.trainer import Trainer
-from symdisc.discovery.verify import VerifyConfig, verify
+from symdisc.discovery.verify import VerifyConfig
+from symdisc.discovery.verify import verify as run_verification
 from symdisc.errors import SymdiscError
 
 
@@ -50,8 +52,19 @@ def verify_artefact(source: str | Path, arch: Architecture | None = None, draws:
     if draws < 1:
         raise SymdiscError("--draws must be ≥ 1")
     sym = load(source, arch=arch)
-    report = verify(sym, sym.arch, sym.data_shape[0], VerifyConfig(draws=draws, seed=seed))
+    report = run_verification(sym, sym.arch, sym.data_shape[0], VerifyConfig(draws=draws, seed=seed))
     if Path(source).is_dir():
-        read_card(source)
         update_card(source, verification=report)
     return report
+
+
+def verify(source: str | Path | LearnedSymmetry, arch: Architecture | None = None, draws: int = 16,
+           seed: int = 0) -> dict:
+    """``symdisc.verify``: held-out verification of an artefact (path) or of a loaded LearnedSymmetry."""
+    if isinstance(source, LearnedSymmetry):
+        if arch is None and getattr(source, "arch", None) is None:
+            raise SymdiscError("pass the architecture the symmetry acts on (arch=…)")
+        if source.data_shape is None:
+            raise SymdiscError("the symmetry does not record the batch shape its action takes")
+        return run_verification(source, arch or source.arch, source.data_shape[0], VerifyConfig(draws=draws, seed=seed))
+    return verify_artefact(source, arch=arch, draws=draws, seed=seed)

@@ -181,6 +181,7 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
     dtype = next(iter(tensors.values())).dtype
     gens.to(dtype)
     action.to(dtype)
-    sym = LearnedSymmetry(arch.layout, gens, action, preserves=card.get("preserves", "loss"))
-    sym.card, sym.arch, sym.data_shape = card, arch, list(a["data_shape"])
+    sym = LearnedSymmetry(arch.layout, gens, action, preserves=card.get("preserves", "loss"),
+                          data_shape=list(a["data_shape"]))
+    sym.card, sym.arch = card, arch
     return sym

@@ -19,8 +19,9 @@ class LearnedSymmetry(Symmetry):
     """
 
     def __init__(self, layout: ParamLayout, generators: Generators, action: ActionNet, preserves: Level = "loss",
-                 name: str = "learned"):
+                 name: str = "learned", data_shape: list[int] | None = None):
         super().__init__(layout)
+        self.data_shape = data_shape  # shape of the batch X the action takes (B, …)
         self.gens, self.action = generators, action
         self.num_generators = generators.k
         self.data_dependent = action.cfg.use_data

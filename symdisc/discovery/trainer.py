@@ -42,12 +42,12 @@ TRAIN_STREAM, SPECTRAL_STREAM, INIT_STREAM = 10, 5, 0
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def build_symmetry(arch: Architecture, cfg: DiscoveryConfig, data_dim: int) -> LearnedSymmetry:
+def build_symmetry(arch: Architecture, cfg: DiscoveryConfig, data_shape: list[int]) -> LearnedSymmetry:
     """Fresh generators and action for ``arch`` (seeded by cfg.seed)."""
     gen = make_generator(cfg.seed, INIT_STREAM)
     gens = Generators(arch.num_params, cfg.k, cfg.generator_kind, cfg.rank, generator=gen)
-    action = ActionNet(arch.num_params, data_dim, cfg.action, generator=gen)
-    return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level)
+    action = ActionNet(arch.num_params, math.prod(data_shape), cfg.action, generator=gen)
+    return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level, data_shape=data_shape)
 
 
 class Trainer:
@@ -61,7 +61,7 @@ class Trainer:
         self.batch = cfg.batch or arch.default_batch_size
         X0, _ = self.arch.sample_data(self.batch, make_generator(cfg.seed, INIT_STREAM, 1))
         self.data_shape = list(X0.shape)
-        self.symmetry = build_symmetry(self.arch, cfg, X0.numel())
+        self.symmetry = build_symmetry(self.arch, cfg, self.data_shape)
         if cfg.spectral_init and cfg.generator_kind == "free" and arch.num_params <= MAX_P:
             self._spectral_init()
         self.symmetry.gens.to(dtype=self.arch.dtype, device=self.device)
