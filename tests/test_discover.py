@@ -234,4 +234,5 @@ def test_lowrank_generators_train_and_round_trip(tmp_path):
                       make_figures=False)
     assert report["config"]["generator_kind"] == "lowrank" and report["config"]["spectral_init"]
     sym = artefact.load(tmp_path)
-    assert sym.gens.kind == "lowrank" and torch.linalg.matrix_rank(sym.generators()[0]) == 1
+    s = torch.linalg.svdvals(sym.generators()[0])  # rank 1 up to the float32 training precision
+    assert sym.gens.kind == "lowrank" and s[1] < 1e-6 * s[0]
