@@ -262,7 +262,9 @@ def _verdict(r: dict) -> str:
     invariant = c["functional"] + c["loss-only"]
     if invariant == 0:
         return (f"no symmetry found: none of the {k} learned fields is invariant on held-out data at batch size {B} "
-                f"(median residual {r['invariance']['median']:.2g} > {INVARIANT})")
+                f"(median residual {r['invariance']['median']:.2g} > {INVARIANT}), although the census shows "
+                f"{r['census']['loss_null_dim']} loss-level null directions there: symmetries exist that this "
+                f"training did not reach")
     return (f"{invariant} of {k} learned fields are invariant on held-out data at batch size {B}: "
             f"{c['functional']} functional (keep the outputs), {c['loss-only']} loss-only; "
             f"{c['in_known_span']} lie in the known symmetries' span, {c['outside_known_span']} outside it "
