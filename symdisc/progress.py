@@ -1,4 +1,5 @@
-"""Progress bars on stderr (rich); silent when disabled, so stdout stays clean for --json."""
+"""Progress bars on stderr (rich); silent when disabled or when stderr is not a terminal (a transient
+bar would leave a blank line in a log), so stdout stays clean for --json."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 T = TypeVar("T")
 
 
+def _console(enabled: bool) -> Console | None:
+    """The stderr console if a bar should be drawn there, else None."""
+    console = Console(stderr=True)
+    return console if enabled and console.is_terminal else None
+
+
 def track(items: Iterable[T], description: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
-    if not enabled:
+    console = _console(enabled)
+    if console is None:
         yield from items
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         yield from bar.track(items, total=total, description=description)
 
 
@@ -24,11 +32,12 @@ class LiveBar:
     """A bar with live fields (e.g. the loss terms); a no-op when disabled."""
 
     def __init__(self, total: int, description: str, enabled: bool = True, completed: int = 0):
-        self.enabled = enabled
-        if enabled:
+        console = _console(enabled)
+        self.enabled = console is not None
+        if self.enabled:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TextColumn("{task.fields[info]}"))
-            self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+            self.progress = Progress(*columns, console=console, transient=True)
             self.task = self.progress.add_task(description, total=total, completed=completed, info="")
 
     def __enter__(self) -> LiveBar:
