@@ -73,6 +73,10 @@ class LearnedSymmetry(Symmetry):
         enc, lin = self.encode(rows.to(theta), theta)
         return self.action(enc, lin, theta, self._xflat(X))
 
+    def exactness(self, theta, X=None) -> dict:
+        return {"exact": None, "condition": "learned action: invariance holds only approximately "
+                                            "(its card records the held-out residual)"}
+
     def field(self, coeffs, theta, X=None):
         """ξ_h(θ) for h = Σ c_k h_k, straight from the encoding's derivative (no matrix_exp to differentiate)."""
         self._check(theta, X)

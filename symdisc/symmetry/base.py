@@ -90,6 +90,11 @@ class Symmetry(ABC):
         """A random group element: coefficients c ~ N(0, scale²) (continuous) or a discrete element."""
         return scale * torch.randn(self.num_generators, generator=generator, dtype=torch.float64)
 
+    def exactness(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> dict:
+        """Whether ``act`` keeps the loss exactly at (θ, X): ``{"exact": True | False | None
+        (unknown, e.g. learned), "condition": why}``.  Analytic data-free actions are exact."""
+        return {"exact": True, "condition": "exact for all θ and data (analytic action)"}
+
     def describe(self) -> dict:
         return {
             "name": self.name,

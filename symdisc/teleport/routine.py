@@ -1,0 +1,221 @@
+"""The teleport routine over any Symmetry (D Alg. 1–2; teleport.md §1.2).
+
+Each of ``steps`` ascent (``maximize``) or descent steps re-linearises at the identity:
+
+    c ← ± lr · ∇_c J(m(c)) |_{c=0},    θ ← m(c)
+
+where J is the objective (objectives.py) and m the parameterisation of the group element:
+
+* ``exp`` (default):        m(c) = a_X(exp(Σ c_k h_k), θ)  — exact for exact symmetries;
+* ``first_order`` (papers): m(c) = θ + ξ_h(θ), h = Σ c_k h_k — the I + T of D §4.6.1 with
+  g⁻¹ ≈ I − T, which for a linear pair action (W₂(I − T), (I + T)W₁) is exactly θ + ξ_T(θ); it
+  drifts the loss by O(‖c‖²), which the guard then corrects or refuses.
+
+``max_step`` (optional) caps ‖c‖₂ per step: GL orbits are unbounded and ‖∇L‖² grows without
+limit along them (D:L1848), so a fixed lr can jump to points whose gradient no optimizer step
+survives.  Every step passes the loss guard (guard.py).  With ``monotone`` a step is also kept only if it
+improves J; otherwise lr is halved (at most ``max_halvings`` times) and the step retried — a
+plain ascent with the papers' fixed lr overshoots on Booth.  Discrete symmetries (k = 0) are
+searched by random sampling (D:L1447): the best of ``samples`` elements that passes the guard.
+The routine is functional: it returns θ' and never modifies its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+from torch.func import grad, jacfwd, vjp
+
+from symdisc.errors import SymdiscError
+from symdisc.symmetry.base import Symmetry
+from symdisc.teleport.guard import LossGuard
+from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
+
+Parameterisation = Literal["exp", "first_order"]
+DENSE_LIMIT = 4096  # transport_covector forms p×p Jacobians up to this p
+
+
+@dataclass(frozen=True)
+class TeleportConfig:
+    """Hyper-parameters of one teleport (defaults: Booth's 10 steps; lr per experiment)."""
+
+    objective: str = "grad_norm"
+    maximize: bool = True
+    steps: int = 10
+    lr: float = 1e-2
+    parameterisation: Parameterisation = "exp"
+    monotone: bool = True
+    max_halvings: int = 12
+    max_step: float | None = None
+    samples: int = 32
+    guard: LossGuard = field(default_factory=LossGuard)
+    spec: ObjectiveSpec = field(default_factory=ObjectiveSpec)
+
+    def validate(self) -> None:
+        if self.steps < 0 or self.lr <= 0 or not math.isfinite(self.lr):
+            raise SymdiscError(f"teleport needs steps ≥ 0 and a finite lr > 0 (got steps={self.steps}, lr={self.lr})")
+        if self.max_step is not None and not self.max_step > 0:
+            raise SymdiscError(f"max_step must be > 0, got {self.max_step}")
+        if self.parameterisation not in ("exp", "first_order"):
+            raise SymdiscError(f"unknown parameterisation {self.parameterisation!r}; choose exp or first_order")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TeleportResult:
+    """θ' and the record of a teleport.  ``moves`` are (c, θ before) of the accepted steps."""
+
+    theta: torch.Tensor
+    loss_before: float
+    loss_after: float
+    objective_before: float
+    objective_after: float
+    log: list[dict]
+    exactness: dict
+    moves: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list, repr=False)
+    symmetry: Symmetry | None = field(default=None, repr=False)
+    X: torch.Tensor | None = field(default=None, repr=False)
+    parameterisation: Parameterisation = "exp"
+
+    @property
+    def loss_change(self) -> float:
+        return self.loss_after - self.loss_before
+
+    def counts(self) -> dict[str, int]:
+        out = {"accepted": 0, "corrected": 0, "refused": 0}
+        for entry in self.log:
+            out[entry["status"]] += 1
+        return out
+
+    def transport_covector(self, v: torch.Tensor, method: str = "auto") -> torch.Tensor:
+        """J^{-T} v for the composite move θ ↦ θ' (J its Jacobian): how a gradient-like vector at θ
+        transforms (P4: ∇L(g·θ) = J^{-T} ∇L(θ)).  ``solve``: Jacobian of each move by forward-mode
+        AD and a dense solve (any invertible move, p ≤ ``DENSE_LIMIT`` by default); ``inverse``: the
+        vjp of the inverse element's action a(g⁻¹, ·) at θ' (exact only for group actions, e.g. not
+        for the pinv data-dependent action).  A guard correction is not transported."""
+        if method == "auto":
+            method = "solve" if v.numel() <= DENSE_LIMIT else "inverse"
+        for c, before in self.moves:
+            move = lambda th, c=c: _move(self.symmetry, self.parameterisation, c, th, self.X)
+            if method == "solve":
+                J = jacfwd(move)(before)
+                v = torch.linalg.solve(J.T, v.to(J))
+            else:
+                _, pull = vjp(lambda th, c=c: _move(self.symmetry, self.parameterisation, -c, th, self.X),
+                              move(before))
+                v = pull(v.to(before))[0]
+        return v
+
+    def summary(self) -> dict:
+        return {"loss_before": self.loss_before, "loss_after": self.loss_after, "loss_change": self.loss_change,
+                "objective_before": self.objective_before, "objective_after": self.objective_after,
+                "steps": self.counts(), "exactness": self.exactness}
+
+
+def _move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X):
+    if parameterisation == "exp":
+        return symmetry.act(c, theta, X)
+    return theta + symmetry.field(c, theta, X)
+
+
+def _try_move(symmetry, parameterisation, c, theta, X) -> torch.Tensor | None:
+    """The proposal, or None when the action cannot be evaluated there (an overflowing exp, a
+    singular matrix in a data-dependent action, non-finite values): a refused step."""
+    try:
+        out = _move(symmetry, parameterisation, c, theta, X).detach()
+    except (RuntimeError, torch.linalg.LinAlgError):
+        return None
+    return out if torch.isfinite(out).all() else None
+
+
+def teleport(
+    symmetry: Symmetry,
+    theta: torch.Tensor,
+    loss_fn: LossFn,
+    X: torch.Tensor | None = None,
+    config: TeleportConfig = TeleportConfig(),
+    objective: ObjectiveFn | None = None,
+    generator: torch.Generator | None = None,
+    accumulator: torch.Tensor | None = None,
+) -> TeleportResult:
+    """Teleport θ along ``symmetry`` to improve ``objective`` (default: ``config.objective``) while
+    ``loss_fn`` (θ ↦ batch loss on the teleport batch, whose inputs are X) stays within the guard."""
+    config.validate()
+    if theta.shape != (symmetry.layout.num_params,):
+        raise SymdiscError(f"{symmetry.name} acts on {symmetry.layout.num_params} parameters; "
+                           f"θ has shape {tuple(theta.shape)} (does the symmetry belong to this model?)")
+    X = X if symmetry.data_dependent else None
+    if symmetry.data_dependent and X is None:
+        raise SymdiscError(f"{symmetry.name} is data-dependent: pass the teleport batch's inputs X")
+    theta = theta.detach()
+    generator = generator or torch.Generator().manual_seed(0)
+    if objective is None:
+        objective = make_objective(config.objective, loss_fn, symmetry, theta, X, generator, config.spec, accumulator)
+    exactness = symmetry.exactness(theta, X)
+    if exactness.get("exact") is False:
+        warnings.warn(f"teleport along {symmetry.name} is not exact here ({exactness['condition']}); "
+                      "the loss guard corrects or refuses drifting steps", stacklevel=2)
+    loss0 = float(loss_fn(theta))
+    obj0 = float(objective(theta))
+    if not (math.isfinite(loss0) and math.isfinite(obj0)):
+        raise SymdiscError(f"teleport: non-finite loss or objective at the start (L = {loss0}, J = {obj0})")
+    result = TeleportResult(theta, loss0, loss0, obj0, obj0, [], exactness, symmetry=symmetry, X=X,
+                            parameterisation=config.parameterisation)
+    sign = 1.0 if config.maximize else -1.0
+    improves = lambda new, old: sign * (new - old) > 0
+    if symmetry.discrete:
+        _search(symmetry, result, loss_fn, objective, config, generator, improves)
+        return result
+    current, obj = theta, obj0
+    for step in range(config.steps):
+        zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
+        g = grad(lambda c, th=current: objective(_move(symmetry, config.parameterisation, c, th, X)))(zero)
+        if not torch.isfinite(g).all():
+            raise SymdiscError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
+        lr, entry = config.lr, None
+        for halving in range(config.max_halvings + 1):
+            c = sign * lr * g
+            if config.max_step is not None and c.norm() > config.max_step:
+                c = c * (config.max_step / c.norm())
+            proposal = _try_move(symmetry, config.parameterisation, c, current, X)
+            proposal, status, drift = (current, "refused", math.inf) if proposal is None else \
+                config.guard.check(loss_fn, proposal, loss0)
+            new_obj = float(objective(proposal)) if status != "refused" else math.nan
+            if status != "refused" and math.isfinite(new_obj) and (not config.monotone or improves(new_obj, obj)):
+                entry = {"step": step, "status": status, "lr": lr, "halvings": halving, "objective": new_obj,
+                         "drift": drift}
+                result.moves.append((c.detach(), current))
+                current, obj = proposal, new_obj
+                break
+            lr /= 2
+        if entry is None:
+            entry = {"step": step, "status": "refused", "lr": lr * 2, "halvings": config.max_halvings,
+                     "objective": obj, "drift": None}
+            result.log.append(entry)
+            break  # no admissible step: the orbit offers no further improvement at this resolution
+        result.log.append(entry)
+    result.theta, result.objective_after = current, obj
+    result.loss_after = float(loss_fn(current))
+    return result
+
+
+def _search(symmetry, result, loss_fn, objective, config, generator, improves) -> None:
+    """Best of ``config.samples`` random discrete elements that passes the guard and improves J."""
+    best, best_obj = result.theta, result.objective_before
+    for i in range(config.samples):
+        element = symmetry.sample_element(generator)
+        proposal = symmetry.act(element, result.theta, None)
+        proposal, status, drift = config.guard.check(loss_fn, proposal, result.loss_before)
+        value = float(objective(proposal)) if status != "refused" else math.nan
+        if status != "refused" and improves(value, best_obj):
+            best, best_obj = proposal, value
+            result.log.append({"step": i, "status": status, "objective": value, "drift": drift,
+                               "element": element.tolist()})
+    result.theta, result.objective_after = best, best_obj
+    result.loss_after = float(loss_fn(best))
