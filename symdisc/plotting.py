@@ -14,6 +14,15 @@ import seaborn as sns  # noqa: E402
 from symdisc.io import atomic_write  # noqa: E402
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str | os.PathLike:
+    """Write ``fig`` atomically (format from the suffix, PNG by default) and close it."""
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=os.path.splitext(str(path))[1][1:] or "png"))
+    finally:
+        plt.close(fig)
+    return path
+
+
 def census_figure(result, path: str | os.PathLike) -> None:
     """Null-space dimension vs batch size (output and per-sample-loss level), with the known orbit dimension."""
     rows = []
@@ -29,7 +38,4 @@ def census_figure(result, path: str | os.PathLike) -> None:
     ax.set_title(f"Symmetry census: {result.architecture} (p = {result.num_params})")
     ax.legend()
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=os.path.splitext(str(path))[1][1:] or "png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

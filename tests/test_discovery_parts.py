@@ -97,3 +97,36 @@ def test_spectral_start_recovers_linear_symmetries():
     Qf, Qk = torch.linalg.qr(fields)[0], torch.linalg.svd(K, full_matrices=False)[0][:, :9]
     assert torch.linalg.matrix_rank(fields) == 9
     assert torch.linalg.svdvals(Qf.T @ Qk).pow(2).mean() > 0.999
+
+
+def test_woodbury_stiefel_equals_geoopt_cayley():
+    """The O(nk²) Cayley retraction and transport agree with geoopt's dense O(n³) solve."""
+    import geoopt
+
+    from symdisc.discovery.generators import WoodburyStiefel
+
+    g = torch.Generator().manual_seed(0)
+    n, k = 100, 4
+    x = torch.linalg.qr(torch.randn(n, k, generator=g, dtype=torch.float64))[0]
+    dense, fast = geoopt.CanonicalStiefel(), WoodburyStiefel()
+    w = torch.randn(n, k, generator=g, dtype=torch.float64)
+    assert torch.allclose(fast.proju(x, w), dense.proju(x, w), atol=1e-12)
+    assert torch.allclose(fast.egrad2rgrad(x, w), dense.egrad2rgrad(x, w), atol=1e-12)
+    u = dense.proju(x, w)
+    v = torch.randn(n, k, generator=g, dtype=torch.float64)
+    assert torch.allclose(fast.retr(x, u), dense.retr(x, u), atol=1e-12)
+    for a, b in zip(fast.retr_transp(x, u, v), dense.retr_transp(x, u, v), strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+    assert fast.check_point_on_manifold(fast.retr(x, u))
+
+
+@pytest.mark.parametrize("bound", [0.1, 1.0, 3.7])
+def test_taylor_exp_apply_matches_matrix_exp(bound):
+    from symdisc.discovery.generators import taylor_exp_apply
+
+    g = torch.Generator().manual_seed(1)
+    M = torch.randn(20, 20, generator=g, dtype=torch.float64)
+    M = M / torch.linalg.matrix_norm(M, 2) * bound
+    v = torch.randn(20, generator=g, dtype=torch.float64)
+    ref = torch.linalg.matrix_exp(M) @ v
+    assert torch.allclose(taylor_exp_apply(M, v, bound), ref, rtol=1e-13, atol=1e-13)

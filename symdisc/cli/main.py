@@ -10,6 +10,7 @@ import typer
 from symdisc.cli import zoo_cmd
 from symdisc.cli.census_cmd import census_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
+from symdisc.cli.teleport_cmd import teleport_command
 from symdisc.errors import SymdiscError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.command("census")(census_command)
 app.command("discover")(discover_command)
 app.command("verify")(verify_command)
 app.command("export")(export_command)
+app.command("teleport")(teleport_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,17 +15,13 @@ from torch.func import vmap  # noqa: E402
 from symdisc.architecture import Architecture, make_generator  # noqa: E402
 from symdisc.discovery.learned import LearnedSymmetry  # noqa: E402
 from symdisc.discovery.verify import HELD_OUT_STREAM, _act_along  # noqa: E402
-from symdisc.io import atomic_write  # noqa: E402
+from symdisc.plotting import save_figure  # noqa: E402
 
 MAX_HEATMAP_P = 64
 
 
 def _save(fig, path: Path) -> Path:
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _heatmaps(mats: torch.Tensor, title: str, path: Path) -> Path:

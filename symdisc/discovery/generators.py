@@ -25,11 +25,52 @@ from symdisc.errors import SymdiscError
 Kind = Literal["free", "lowrank"]
 
 
+TAYLOR_TERMS = 18  # ‖M/s‖ ≤ 1 ⇒ truncation error ≤ e/19! ≈ 2e-17 relative per factor
+
+
+def taylor_exp_apply(M: torch.Tensor, v: torch.Tensor, bound: float) -> torch.Tensor:
+    """exp(M) v for ‖M‖₂ ≤ ``bound``: (T_18(M/s))^s v with s = ⌈bound⌉ and T_18 the degree-18 Taylor
+    polynomial, by matrix-vector products only: accurate to float64 rounding, O(s·18·p²), and cheap to
+    differentiate (matrix_exp's backward evaluates a 2p×2p exponential: O(p³), the bottleneck at p ≳ 100)."""
+    s = max(1, math.ceil(bound))
+    A = M / s
+    for _ in range(s):
+        term, total = v, v
+        for j in range(1, TAYLOR_TERMS + 1):
+            term = A @ term / j
+            total = total + term
+        v = total
+    return v
+
+
 def phi1_apply(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """φ_1(A) w = Σ_j A^j w/(j+1)!, from the top-right column of exp([[A, w], [0, 0]])."""
     n = A.shape[0]
     aug = torch.cat([torch.cat([A, w[:, None]], dim=1), torch.zeros(1, n + 1, dtype=A.dtype, device=A.device)])
     return torch.linalg.matrix_exp(aug)[:n, n]
+
+
+class WoodburyStiefel(geoopt.CanonicalStiefel):
+    """geoopt's canonical Stiefel manifold with its Cayley retraction / transport solved by Woodbury.
+
+    The Cayley map solves (I − ½A) q = (I + ½A) v with A = u xᵀ − x uᵀ ∈ ℝ^{n×n}; geoopt forms A and
+    solves densely, O(n³) — for free generators n = p², so p = 128 meant a 16384² system per step.
+    A = U Vᵀ with U = [u, x], V = [x, −u] (n×2k), hence (I − ½A)⁻¹ = I + U (2I − VᵀU)⁻¹ Vᵀ and
+    q = r + U (2I − VᵀU)⁻¹ Vᵀ r, r = v + ½ U Vᵀ v: the same retraction in O(n k²).  The projection
+    u − x uᵀ x is likewise evaluated as u − x (uᵀ x), never forming the n×n product x uᵀ."""
+
+    def proju(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return u - x @ (u.transpose(-1, -2) @ x)
+
+    egrad2rgrad = proju
+
+    def _transp_follow_one(self, x: torch.Tensor, v: torch.Tensor, *, u: torch.Tensor) -> torch.Tensor:
+        U = torch.cat([u, x], dim=-1)
+        V = torch.cat([x, -u], dim=-1)
+        rhs = v + 0.5 * U @ (V.transpose(-1, -2) @ v)
+        eye = torch.eye(U.shape[-1], dtype=U.dtype, device=U.device)
+        small = 2 * eye - V.transpose(-1, -2) @ U
+        return rhs + U @ torch.linalg.solve(small, V.transpose(-1, -2) @ rhs)
 
 
 class Generators(nn.Module):
@@ -48,7 +89,7 @@ class Generators(nn.Module):
         self.p, self.k, self.kind, self.rank = p, k, kind, rank
         if kind == "free":
             init = torch.linalg.qr(torch.randn(p * p, k, generator=generator))[0]
-            self.H = geoopt.ManifoldParameter(init, manifold=geoopt.Stiefel())
+            self.H = geoopt.ManifoldParameter(init, manifold=WoodburyStiefel())
         else:
             scale = 1.0 / math.sqrt(p)
             self.U = nn.Parameter(scale * torch.randn(k, p, rank, generator=generator))
@@ -76,10 +117,15 @@ class Generators(nn.Module):
         A, B = self._lowrank_factors(c)
         return A.to(theta) @ (B.to(theta).T @ theta)
 
-    def exp_apply(self, c: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """exp(Σ_k c_k h_k) θ.  Low rank: θ + A φ_1(BᵀA) Bᵀθ (M = ABᵀ ⇒ exp(M) = I + A φ_1(BᵀA) Bᵀ)."""
+    def exp_apply(self, c: torch.Tensor, theta: torch.Tensor, bound: float | None = None) -> torch.Tensor:
+        """exp(Σ_k c_k h_k) θ.  Low rank: θ + A φ_1(BᵀA) Bᵀθ (M = ABᵀ ⇒ exp(M) = I + A φ_1(BᵀA) Bᵀ).
+        Free: with ``bound`` ≥ ‖c‖₂ — which bounds ‖Σ c_k h_k‖₂ ≤ ‖Σ c_k h_k‖_F = ‖c‖₂, the h_k being
+        orthonormal — by ``taylor_exp_apply``; else through matrix_exp."""
         c = c.to(theta)
         if self.kind == "free":
+            if bound is not None:
+                M = torch.einsum("k,kab->ab", c, self.matrices().to(c))
+                return taylor_exp_apply(M, theta, bound)
             return self.exp_matrix(c) @ theta
         A, B = (t.to(theta) for t in self._lowrank_factors(c))
         return theta + A @ phi1_apply(B.T @ A, B.T @ theta)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch.func import jvp, vmap
+from torch.func import functional_call, jvp, vmap
 
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.generators import Generators
@@ -31,14 +31,23 @@ class LearnedSymmetry(Symmetry):
         """The learned h_k as (k, p, p) matrices."""
         return self.gens.matrices().detach().to(dtype=dtype, device=device)
 
-    def _xflat(self, X):
-        return None if X is None or not self.action.data_dim else X.reshape(-1).to(self._dtype())
+    def _xflat(self, X, theta):
+        return None if X is None or not self.action.data_dim else X.reshape(-1).to(theta)
 
-    def _dtype(self):
-        return next(self.action.parameters()).dtype
+    def _run_action(self, enc, lin, theta, xflat):
+        """The action net in θ's dtype/device: a float32 artefact used in float64 runs on cast copies of its
+        weights (functional_call), never by converting the module in place, which is unsafe inside torch.func
+        transforms (teleport differentiates through ``act``)."""
+        p = next(self.action.parameters())
+        if (p.dtype, p.device) == (theta.dtype, theta.device):
+            return self.action(enc, lin, theta, xflat)
+        cast = {n: t.to(theta) for n, t in self.action.named_parameters()}
+        return functional_call(self.action, cast, (enc, lin, theta, xflat))
 
-    def encode(self, rows: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(encoding, gθ − θ) of g = exp(M_n)···exp(M_1), rows (n, k)."""
+    def encode(self, rows: torch.Tensor, theta: torch.Tensor, bound: float | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoding, gθ − θ) of g = exp(M_n)···exp(M_1), rows (n, k); ``bound`` ≥ ‖row‖₂ for every row
+        (optional) lets the orbit encoding use a Taylor series (Generators.exp_apply)."""
         G = self.gens
         if self.action.cfg.encoding == "matrix":
             g = torch.eye(self.layout.num_params, dtype=theta.dtype, device=theta.device)
@@ -48,7 +57,7 @@ class LearnedSymmetry(Symmetry):
             return (g - eye).reshape(-1), g @ theta - theta
         moved = theta
         for c in rows:
-            moved = G.exp_apply(c, moved)
+            moved = G.exp_apply(c, moved, bound)
         disp = moved - theta
         return disp, disp
 
@@ -60,18 +69,16 @@ class LearnedSymmetry(Symmetry):
 
     def _check(self, theta, X):
         super()._check(theta, X)
-        p = next(self.action.parameters())
-        if (p.dtype, p.device) != (theta.dtype, theta.device):  # e.g. a float32 artefact used in float64
-            self.to(theta.dtype, theta.device)
         if self.data_dependent and X.numel() != self.action.data_dim:
             raise SymdiscError(f"{self.name}: the learned action takes a data batch of {self.action.data_dim} "
                                f"numbers, got X of shape {tuple(X.shape)} (use the training batch size)")
 
-    def act(self, coeffs, theta, X=None):
+    def act(self, coeffs, theta, X=None, bound: float | None = None):
+        """a_X(g, θ); ``bound`` ≥ ‖row‖₂ of every coefficient row is an optional hint (a cheaper exp)."""
         self._check(theta, X)
         rows = coeffs.reshape(-1, self.num_generators) if coeffs.dim() < 2 else coeffs
-        enc, lin = self.encode(rows.to(theta), theta)
-        return self.action(enc, lin, theta, self._xflat(X))
+        enc, lin = self.encode(rows.to(theta), theta, bound)
+        return self._run_action(enc, lin, theta, self._xflat(X, theta))
 
     def exactness(self, theta, X=None) -> dict:
         return {"exact": None, "condition": "learned action: invariance holds only approximately "
@@ -95,6 +102,6 @@ class LearnedSymmetry(Symmetry):
         """ξ_M(θ) for an algebra element given by Mθ (``M_apply``) and, in matrix mode, vec(M)."""
         enc0 = torch.zeros(self.action.enc_dim, dtype=theta.dtype, device=theta.device)
         enc_dot = M_vec if self.action.cfg.encoding == "matrix" else M_apply
-        xflat = self._xflat(X)
-        return jvp(lambda e, lin: self.action(e, lin, theta, xflat), (enc0, torch.zeros_like(theta)),
+        xflat = self._xflat(X, theta)
+        return jvp(lambda e, lin: self._run_action(e, lin, theta, xflat), (enc0, torch.zeros_like(theta)),
                    (enc_dot, M_apply))[1]

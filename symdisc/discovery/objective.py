@@ -94,8 +94,10 @@ def _jacobian(arch: Architecture, level: str, theta, X, Y):
     return loss_jacobian(arch, theta, X, Y) if level == "loss" else output_jacobian(arch, theta, X)
 
 
-def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y, c1, c2, pair):
-    """The per-draw terms (a dict of scalars) for one (θ, X, Y); ``pair`` = (a, b) generator indices."""
+def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y, c1, c2, pair,
+               bound: float | None = None):
+    """The per-draw terms (a dict of scalars) for one (θ, X, Y); ``pair`` = (a, b) generator indices;
+    ``bound`` ≥ ‖c1‖₂, ‖c2‖₂ (optional) makes the composition term's exponentials Taylor series."""
     k = sym.num_generators
     zero = torch.zeros(k, dtype=theta.dtype, device=theta.device)
     act0 = lambda c, th: sym.act(c, th, X)
@@ -122,8 +124,8 @@ def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y
     else:
         out["independence"] = zero.sum()
     if w.composition:
-        rhs = act0(torch.stack([c1, c2]), theta)
-        lhs = act0(c2, act0(c1, theta))
+        rhs = sym.act(torch.stack([c1, c2]), theta, X, bound)
+        lhs = sym.act(c2, sym.act(c1, theta, X, bound), X, bound)
         out["composition"] = (lhs - rhs).pow(2).sum() / ((rhs - theta).pow(2).sum() + EPS)
     else:
         out["composition"] = zero.sum()
@@ -154,7 +156,8 @@ def objective(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y,
     c1 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
     c2 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
     pair = tuple(torch.randperm(k, generator=gen)[:2].tolist()) if k >= 2 else (0, 0)
-    terms = vmap(lambda th, x, y, a, b: draw_terms(sym, arch, w, th, x, y, a, b, pair))(theta, X, Y, c1, c2)
+    bound = float(torch.cat([c1, c2]).norm(dim=1).max()) if sym.gens.kind == "free" else None
+    terms = vmap(lambda th, x, y, a, b: draw_terms(sym, arch, w, th, x, y, a, b, pair, bound))(theta, X, Y, c1, c2)
     if w.scale_free:
         num, den = terms.pop("_inv_num"), terms.pop("_inv_den")
         ratio = num.mean(0) / (den.mean(0) + EPS) if pooled else (num / (den + EPS)).mean(0)

@@ -152,8 +152,8 @@ def _act_along(sym, theta, X, t, c=None, M=None):
         enc = (g - torch.eye(M.shape[0], dtype=M.dtype)).reshape(-1)
     else:
         enc = g @ theta - theta
-    xflat = sym._xflat(X)
-    return sym.action(enc, g @ theta - theta, theta, xflat)
+    xflat = sym._xflat(X, theta)
+    return sym._run_action(enc, g @ theta - theta, theta, xflat)
 
 
 def _drift(sym, arch, theta, X, Y, c, M, kind, cfg):

@@ -7,12 +7,15 @@ from symdisc.symmetry.known import (
     batchnorm_scale,
     continuous_symmetries,
     known_symmetries,
+    linear_pair_gl,
     lora_gl,
 )
+from symdisc.symmetry.product import ProductSymmetry
 from symdisc.symmetry.translation import HiddenBiasShift, TranslationSymmetry, bias_translation, softmax_translation
 
 __all__ = [
     "Attachment", "DataDependentGL", "FiniteGroupSymmetry", "HiddenBiasShift", "HiddenSpace", "MatrixGroupSymmetry",
-    "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation", "continuous_symmetries",
-    "known_symmetries", "lora_gl", "orbit_dimension", "softmax_translation", "stacked_tangents",
+    "ProductSymmetry", "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation",
+    "continuous_symmetries", "known_symmetries", "linear_pair_gl", "lora_gl", "orbit_dimension",
+    "softmax_translation", "stacked_tangents",
 ]

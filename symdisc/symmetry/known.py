@@ -33,6 +33,18 @@ def lora_gl(layout: ParamLayout, U: str, V: str) -> MatrixGroupSymmetry:
     return MatrixGroupSymmetry(space, "gl", f"LoRA-GL(r={r})", source="Ex. 1.2.13")
 
 
+def linear_pair_gl(layout: ParamLayout, w_in: str, w_out: str, b_in: str | None = None,
+                   algebra: str = "gl") -> MatrixGroupSymmetry:
+    """GL_h between two linear layers of a user module, weights in torch's (out, in) layout:
+    W_in ↦ g W_in, b_in ↦ g b_in, W_out ↦ W_out g⁻¹ (Ex. 1.2.2).  Any activation between them must
+    be equivariant for the group chosen: ``gl`` (none), ``diag`` (ReLU/LeakyReLU), ``so`` (radial)."""
+    h = layout.shape(w_in)[0]
+    atts = [Attachment(w_in, 0, "produces"), Attachment(w_out, 1, "consumes")]
+    atts += [Attachment(b_in, 0, "produces")] if b_in else []
+    return MatrixGroupSymmetry(HiddenSpace(layout, h, atts), algebra, f"{algebra.upper()}(h={h})[{w_in}->{w_out}]",
+                               source="Ex. 1.2.2")
+
+
 def batchnorm_scale(layout: ParamLayout, weight: str, bias: str | None = None) -> MatrixGroupSymmetry:
     """Positive rescaling of the rows of W (and b) before a batch-norm with ε = 0 (Ex. 1.2.7)."""
     h = layout.shape(weight)[0]

@@ -158,7 +158,8 @@ class TeleportOptimizer:
         X = self.inputs(batch) if (batch is not None and self.symmetry.data_dependent) else None
         accumulator = self._moment("sum") if self.config.objective == "adagrad" else None
         if self.config.objective == "adagrad" and accumulator is None:
-            raise SymdiscError("the adagrad objective needs torch.optim.Adagrad's accumulator: take one step first")
+            raise SymdiscError("the adagrad objective needs the accumulator 'sum' of torch.optim.Adagrad, "
+                               f"which {type(self.optimizer).__name__} does not keep")
         result = teleport(self.symmetry, theta, lambda th: self.loss_fn(th, batch), X, self.config,
                           generator=self.generator, accumulator=accumulator)
         new_state = self._transported_state(result)  # computed before anything is written

@@ -14,8 +14,11 @@ where J is the objective (objectives.py) and m the parameterisation of the group
 ``max_step`` (optional) caps ‖c‖₂ per step: GL orbits are unbounded and ‖∇L‖² grows without
 limit along them (D:L1848), so a fixed lr can jump to points whose gradient no optimizer step
 survives.  Every step passes the loss guard (guard.py).  With ``monotone`` a step is also kept only if it
-improves J; otherwise lr is halved (at most ``max_halvings`` times) and the step retried — a
-plain ascent with the papers' fixed lr overshoots on Booth.  Discrete symmetries (k = 0) are
+improves J enough (Armijo): ±(J(new) − J(old)) ≥ ``armijo``·|∇_c J · c|; otherwise lr is halved
+(at most ``max_halvings`` times) and the step retried.  A plain ascent with the papers' fixed lr
+overshoots on Booth; ``armijo`` = ½ keeps near-optimal steps (for a quadratic J it accepts only
+steps that at least halve the distance to the optimum).  ``monotone=False`` is the papers' plain
+ascent.  Discrete symmetries (k = 0) are
 searched by random sampling (D:L1447): the best of ``samples`` elements that passes the guard.
 The routine is functional: it returns θ' and never modifies its inputs.
 """
@@ -49,6 +52,7 @@ class TeleportConfig:
     lr: float = 1e-2
     parameterisation: Parameterisation = "exp"
     monotone: bool = True
+    armijo: float = 0.5
     max_halvings: int = 12
     max_step: float | None = None
     samples: int = 32
@@ -168,14 +172,14 @@ def teleport(
     result = TeleportResult(theta, loss0, loss0, obj0, obj0, [], exactness, symmetry=symmetry, X=X,
                             parameterisation=config.parameterisation)
     sign = 1.0 if config.maximize else -1.0
-    improves = lambda new, old: sign * (new - old) > 0
+    improves = lambda new, old, gain=0.0: sign * (new - old) > gain
     if symmetry.discrete:
         _search(symmetry, result, loss_fn, objective, config, generator, improves)
         return result
     current, obj = theta, obj0
     for step in range(config.steps):
         zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
-        g = grad(lambda c, th=current: objective(_move(symmetry, config.parameterisation, c, th, X)))(zero)
+        g = grad(lambda c, th=current: objective(_move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
         if not torch.isfinite(g).all():
             raise SymdiscError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         lr, entry = config.lr, None
@@ -187,7 +191,8 @@ def teleport(
             proposal, status, drift = (current, "refused", math.inf) if proposal is None else \
                 config.guard.check(loss_fn, proposal, loss0)
             new_obj = float(objective(proposal)) if status != "refused" else math.nan
-            if status != "refused" and math.isfinite(new_obj) and (not config.monotone or improves(new_obj, obj)):
+            gain = config.armijo * abs(float(g @ c))
+            if status != "refused" and math.isfinite(new_obj) and (not config.monotone or improves(new_obj, obj, gain)):
                 entry = {"step": step, "status": status, "lr": lr, "halvings": halving, "objective": new_obj,
                          "drift": drift}
                 result.moves.append((c.detach(), current))

@@ -15,6 +15,9 @@ register("tanh-3layer", build_mlp, "2-2-2-1 tanh MLP, one sample", "dissertation
 register("mlp-skip", build_mlp, "2-4-4-1 tanh MLP with a residual skip on the second hidden layer",
          "dissertation §6.5.4 (three-layer net with skip connection), fig. 6.2c", dims=(2, 4, 4, 1),
          act="tanh", skip=True)
+register("teleport-regression", build_mlp, "5-6-7-8 LeakyReLU MLP, batch 4, θ, X, Y ~ U[0,1]",
+         "dissertation §4.6.1 (teleportation regression, E3)", dims=(5, 6, 7, 8), act="leakyrelu", batch=4,
+         data="uniform")
 register("tiny-transformer", build_tiny_transformer, "one-head attention + linear FFN, B=8, T=2, d=2, d_ff=4",
          "dissertation §6.5.5, fig. 6.7")
 

@@ -48,3 +48,25 @@ def gaussian_data(x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None, num
         return X, Y
 
     return sample
+
+
+def uniform_sampler(layout: ParamLayout, low: float = 0.0, high: float = 1.0):
+    """θ ~ U[low, high] entrywise (the teleportation regression E3 initialises W ~ U[0, 1])."""
+
+    def sample(gen: torch.Generator, dtype: torch.dtype, device: torch.device, n: int | None = None) -> torch.Tensor:
+        u = torch.rand((n or 1, layout.num_params), generator=gen, dtype=torch.float64)
+        theta = (low + (high - low) * u).to(dtype=dtype, device=device)
+        return theta if n is not None else theta[0]
+
+    return sample
+
+
+def uniform_data(x_shape: tuple[int, ...], y_shape: tuple[int, ...]):
+    """X, Y ~ U[0, 1] (teleport.md E3)."""
+
+    def sample(batch: int, gen: torch.Generator, dtype: torch.dtype, device: torch.device):
+        X = torch.rand((batch, *x_shape), generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        Y = torch.rand((batch, *y_shape), generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        return X, Y
+
+    return sample

@@ -20,7 +20,7 @@ from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.data_dependent import DataDependentGL
 from symdisc.symmetry.hidden import Attachment, FiniteGroupSymmetry, HiddenSpace, MatrixGroupSymmetry
 from symdisc.symmetry.translation import HiddenBiasShift, softmax_translation
-from symdisc.zoo.init import fan_in_sampler, gaussian_data
+from symdisc.zoo.init import fan_in_sampler, gaussian_data, uniform_data, uniform_sampler
 
 
 def parse_dims(dims: str | Sequence[int]) -> tuple[int, ...]:
@@ -134,24 +134,34 @@ def build_mlp(
     loss: str = "mse",
     skip: bool = False,
     batch: int = 64,
+    data: str = "gaussian",
 ) -> Architecture:
-    """MLP with widths ``dims`` = (d_0, …, d_L), activation ``act``, optional biases and residual skips."""
+    """MLP with widths ``dims`` = (d_0, …, d_L), activation ``act``, optional biases and residual skips.
+    ``data="uniform"``: θ, X, Y ~ U[0, 1] (the teleportation regression E3) instead of fan-in θ and
+    Gaussian X, Y."""
     dims_t, activation = parse_dims(dims), get_activation(act)
     loss_name, loss_fn = resolve_loss(loss)
     if skip and not any(dims_t[j] == dims_t[j - 1] for j in range(2, len(dims_t) - 1)):
         raise SymdiscError(f"skip connections need two consecutive equal hidden widths, got dims {dims_t}")
     s = MLPStructure(dims_t, activation, bias, skip)
     classes = dims_t[-1] if loss_name == "cross_entropy" else None
+    if data not in ("gaussian", "uniform"):
+        raise SymdiscError(f"unknown data distribution {data!r}; choose gaussian or uniform")
+    if data == "uniform" and classes is not None:
+        raise SymdiscError("uniform data is for regression (mse) only")
+    uniform = data == "uniform"
     return Architecture(
         name=name,
         layout=s.layout,
         forward_named=s.forward,
         loss=loss_fn,
         loss_name=loss_name,
-        param_sampler=fan_in_sampler(s.layout),
-        data_sampler=gaussian_data((dims_t[0],), (dims_t[-1],), num_classes=classes),
+        param_sampler=uniform_sampler(s.layout) if uniform else fan_in_sampler(s.layout),
+        data_sampler=uniform_data((dims_t[0],), (dims_t[-1],)) if uniform else
+        gaussian_data((dims_t[0],), (dims_t[-1],), num_classes=classes),
         source=(build_mlp.__doc__ or "").strip(),
-        spec={"preset": name, "dims": list(dims_t), "act": act, "bias": bias, "loss": loss_name, "skip": skip},
+        spec={"preset": name, "dims": list(dims_t), "act": act, "bias": bias, "loss": loss_name, "skip": skip,
+              "data": data},
         default_batch_size=batch,
         symmetry_factory=lambda arch: mlp_symmetries(s, loss_name),
     )
