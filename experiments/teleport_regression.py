@@ -58,10 +58,13 @@ COMMAND = "python experiments/teleport_regression.py"
 
 
 def _strip(obj):
+    """JSON-ready: tensors dropped, floats to 7 significant digits (the curves dominate the file size)."""
     if isinstance(obj, dict):
         return {k: _strip(v) for k, v in obj.items() if not hasattr(v, "detach")}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
+    if isinstance(obj, float) and math.isfinite(obj):
+        return float(f"{obj:.7g}")
     return obj
 
 

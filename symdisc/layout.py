@@ -39,6 +39,11 @@ class ParamLayout:
     def from_pairs(cls, pairs: Sequence[tuple[str, Sequence[int]]]) -> ParamLayout:
         return cls(tuple(n for n, _ in pairs), tuple(tuple(int(d) for d in s) for _, s in pairs))
 
+    @classmethod
+    def of_module(cls, module) -> ParamLayout:
+        """The layout of a torch.nn.Module's trainable parameters (``named_parameters`` order)."""
+        return cls.from_pairs([(n, tuple(p.shape)) for n, p in module.named_parameters() if p.requires_grad])
+
     @property
     def num_params(self) -> int:
         """p = dim Param."""

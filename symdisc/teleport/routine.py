@@ -39,7 +39,7 @@ from symdisc.teleport.guard import LossGuard
 from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
 
 Parameterisation = Literal["exp", "first_order"]
-DENSE_LIMIT = 4096  # transport_covector forms p×p Jacobians up to this p
+DENSE_LIMIT = 4096  # transport_covector falls back to p×p Jacobians up to this p
 
 
 @dataclass(frozen=True)
@@ -99,27 +99,43 @@ class TeleportResult:
 
     def transport_covector(self, v: torch.Tensor, method: str = "auto") -> torch.Tensor:
         """J^{-T} v for the composite move θ ↦ θ' (J its Jacobian): how a gradient-like vector at θ
-        transforms (P4: ∇L(g·θ) = J^{-T} ∇L(θ)).  ``solve``: Jacobian of each move by forward-mode
-        AD and a dense solve (any invertible move, p ≤ ``DENSE_LIMIT`` by default); ``inverse``: the
-        vjp of the inverse element's action a(g⁻¹, ·) at θ' (exact only for group actions, e.g. not
-        for the pinv data-dependent action).  A guard correction is not transported."""
-        if method == "auto":
-            method = "solve" if v.numel() <= DENSE_LIMIT else "inverse"
+        transforms (P4: ∇L(g·θ) = J^{-T} ∇L(θ)).  Per move, ``iterative`` solves Jᵀy = v by the
+        Richardson iteration y ← y + (v − Jᵀy) (one vjp each; J = I + O(‖c‖) for the small moves of a
+        teleport, so it converges in a few iterations); ``solve`` forms J by forward-mode AD and solves
+        densely (p ≤ ``DENSE_LIMIT``); ``auto`` tries the first, then the second.  A guard correction
+        is not transported."""
         for c, before in self.moves:
             move = lambda th, c=c: _move(self.symmetry, self.parameterisation, c, th, self.X)
-            if method == "solve":
+            y = _richardson(move, before, v.to(before), max_iter=30) if method in ("auto", "iterative") else None
+            if y is None and method == "iterative":
+                raise SymdiscError("transporting a covector: the iteration did not converge (use method='solve')")
+            if y is None:
+                if v.numel() > DENSE_LIMIT:
+                    raise SymdiscError(f"transporting a covector: the iteration did not converge and p = "
+                                       f"{v.numel()} > {DENSE_LIMIT} is too large for a dense solve")
                 J = jacfwd(move)(before)
-                v = torch.linalg.solve(J.T, v.to(J))
-            else:
-                _, pull = vjp(lambda th, c=c: _move(self.symmetry, self.parameterisation, -c, th, self.X),
-                              move(before))
-                v = pull(v.to(before))[0]
+                y = torch.linalg.solve(J.T, v.to(J))
+            v = y
         return v
 
     def summary(self) -> dict:
         return {"loss_before": self.loss_before, "loss_after": self.loss_after, "loss_change": self.loss_change,
                 "objective_before": self.objective_before, "objective_after": self.objective_after,
                 "steps": self.counts(), "exactness": self.exactness}
+
+
+def _richardson(move, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12, max_iter: int = 30):
+    """y with Jᵀy = v (J = ∂move/∂θ at ``before``) by y ← y + (v − Jᵀy), or None if it does not converge."""
+    _, pull = vjp(move, before)
+    y, scale = v, float(v.norm()) or 1.0
+    for _ in range(max_iter):
+        r = v - pull(y)[0]
+        if not torch.isfinite(r).all():
+            return None
+        if float(r.norm()) <= rtol * scale:
+            return y
+        y = y + r
+    return None
 
 
 def _move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X):

@@ -52,10 +52,9 @@ def from_module(
     if not isinstance(module, nn.Module):
         raise SymdiscError(f"from_module needs a torch.nn.Module, got {type(module).__name__}")
     loss_name, loss_fn = resolve_loss(loss)
-    trainable = [(n, tuple(p.shape)) for n, p in module.named_parameters() if p.requires_grad]
-    if not trainable:
+    layout = ParamLayout.of_module(module)
+    if not layout.names:
         raise SymdiscError(f"{type(module).__name__} has no trainable parameters")
-    layout = ParamLayout.from_pairs(trainable)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
     base = copy.deepcopy(module)
     frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
