@@ -43,7 +43,8 @@ OPTIMIZERS: dict[str, Callable[[list[torch.Tensor], float], torch.optim.Optimize
     "rmsprop": lambda p, lr: torch.optim.RMSprop(p, lr=lr),
     "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
 }
-REGRESSION_LR = {"gd": 1e-4, "momentum": 1e-5, "adagrad": 1e-1}  # D §4.6.1; momentum (0.9): not stated — GD's effective step lr/(1 − β)
+# D §4.6.1; momentum (β = 0.9) is not stated: GD's effective step lr/(1 − β)
+REGRESSION_LR = {"gd": 1e-4, "momentum": 1e-5, "adagrad": 1e-1}
 REGRESSION_TELEPORT = {"gd": (8, 1e-7), "momentum": (8, 1e-7), "adagrad": (2, 1e-5)}  # (steps, lr), D §4.6.1
 REGRESSION_TARGETS = (10.0, 5.0, 2.0)
 SYMDISC_MAX_STEP = 0.2

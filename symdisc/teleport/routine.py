@@ -105,15 +105,15 @@ class TeleportResult:
         densely (p ≤ ``DENSE_LIMIT``); ``auto`` tries the first, then the second.  A guard correction
         is not transported."""
         for c, before in self.moves:
-            move = lambda th, c=c: _move(self.symmetry, self.parameterisation, c, th, self.X)
-            y = _richardson(move, before, v.to(before), max_iter=30) if method in ("auto", "iterative") else None
+            step = lambda th, c=c: move(self.symmetry, self.parameterisation, c, th, self.X)
+            y = _richardson(step, before, v.to(before), max_iter=30) if method in ("auto", "iterative") else None
             if y is None and method == "iterative":
                 raise SymdiscError("transporting a covector: the iteration did not converge (use method='solve')")
             if y is None:
                 if v.numel() > DENSE_LIMIT:
                     raise SymdiscError(f"transporting a covector: the iteration did not converge and p = "
                                        f"{v.numel()} > {DENSE_LIMIT} is too large for a dense solve")
-                J = jacfwd(move)(before)
+                J = jacfwd(step)(before)
                 y = torch.linalg.solve(J.T, v.to(J))
             v = y
         return v
@@ -124,9 +124,9 @@ class TeleportResult:
                 "steps": self.counts(), "exactness": self.exactness}
 
 
-def _richardson(move, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12, max_iter: int = 30):
-    """y with Jᵀy = v (J = ∂move/∂θ at ``before``) by y ← y + (v − Jᵀy), or None if it does not converge."""
-    _, pull = vjp(move, before)
+def _richardson(fn, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12, max_iter: int = 30):
+    """y with Jᵀy = v (J = ∂fn/∂θ at ``before``) by y ← y + (v − Jᵀy), or None if it does not converge."""
+    _, pull = vjp(fn, before)
     y, scale = v, float(v.norm()) or 1.0
     for _ in range(max_iter):
         r = v - pull(y)[0]
@@ -138,7 +138,9 @@ def _richardson(move, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12
     return None
 
 
-def _move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X):
+def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X=None) -> torch.Tensor:
+    """The group element with coefficients c applied to θ: a_X(exp(Σ c_k h_k), θ) (``exp``) or its first-order
+    form θ + ξ_h(θ) (``first_order``, the papers' I + T)."""
     if parameterisation == "exp":
         return symmetry.act(c, theta, X)
     return theta + symmetry.field(c, theta, X)
@@ -148,7 +150,7 @@ def _try_move(symmetry, parameterisation, c, theta, X) -> torch.Tensor | None:
     """The proposal, or None when the action cannot be evaluated there (an overflowing exp, a
     singular matrix in a data-dependent action, non-finite values): a refused step."""
     try:
-        out = _move(symmetry, parameterisation, c, theta, X).detach()
+        out = move(symmetry, parameterisation, c, theta, X).detach()
     except (RuntimeError, torch.linalg.LinAlgError):
         return None
     return out if torch.isfinite(out).all() else None
@@ -195,7 +197,7 @@ def teleport(
     current, obj = theta, obj0
     for step in range(config.steps):
         zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
-        g = grad(lambda c, th=current: objective(_move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
+        g = grad(lambda c, th=current: objective(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
         if not torch.isfinite(g).all():
             raise SymdiscError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         lr, entry = config.lr, None
