@@ -37,7 +37,7 @@ import symdisc  # noqa: E402
 from symdisc import make_generator  # noqa: E402
 from symdisc.io import write_json  # noqa: E402
 from symdisc.plotting import save_figure  # noqa: E402
-from symdisc.symmetry import ProductSymmetry  # noqa: E402
+from symdisc.symmetry import hidden_layers_gl  # noqa: E402
 from symdisc.teleport import TeleportConfig, teleport  # noqa: E402
 from symdisc.teleport.experiments import (  # noqa: E402
     REGRESSION_LR,
@@ -186,7 +186,7 @@ def part_runtime(out: Path, smoke: bool, **_) -> dict:
             theta = arch.sample_params(g)
             X, Y = arch.sample_data(d, g)
             loss = lambda th, arch=arch, X=X, Y=Y: 0.5 * (arch.forward(th, X) - Y).pow(2).sum()
-            sym = ProductSymmetry([s for s in arch.known_symmetries() if s.data_dependent and "[pinv" in s.name])
+            sym = hidden_layers_gl(arch, "pinv")
             t0 = time.perf_counter()
             for _ in range(3):
                 grad(loss)(theta)

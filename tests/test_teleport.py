@@ -9,7 +9,7 @@ from torch.func import grad
 
 import symdisc
 from symdisc import SymdiscError, make_generator
-from symdisc.symmetry import ProductSymmetry, linear_pair_gl
+from symdisc.symmetry import hidden_layers_gl, linear_pair_gl
 from symdisc.teleport import (
     LossGuard,
     TeleportConfig,
@@ -31,7 +31,7 @@ def mlp_problem(dims="5,6,7,8", batch=4, form="pinv", seed=0, act="leakyrelu"):
     g = make_generator(seed)
     theta = arch.sample_params(g)
     X, Y = arch.sample_data(batch, g)
-    sym = ProductSymmetry([s for s in arch.known_symmetries() if s.data_dependent and f"[{form}" in s.name])
+    sym = hidden_layers_gl(arch, form)
     return arch, sym, theta, X, lambda th: 0.5 * (arch.forward(th, X) - Y).pow(2).sum()
 
 

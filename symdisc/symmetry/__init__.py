@@ -10,12 +10,12 @@ from symdisc.symmetry.known import (
     linear_pair_gl,
     lora_gl,
 )
-from symdisc.symmetry.product import ProductSymmetry
+from symdisc.symmetry.product import ProductSymmetry, hidden_layers_gl
 from symdisc.symmetry.translation import HiddenBiasShift, TranslationSymmetry, bias_translation, softmax_translation
 
 __all__ = [
     "Attachment", "DataDependentGL", "FiniteGroupSymmetry", "HiddenBiasShift", "HiddenSpace", "MatrixGroupSymmetry",
     "ProductSymmetry", "Symmetry", "TranslationSymmetry", "batchnorm_scale", "bias_translation",
-    "continuous_symmetries", "known_symmetries", "linear_pair_gl", "lora_gl", "orbit_dimension",
+    "continuous_symmetries", "hidden_layers_gl", "known_symmetries", "linear_pair_gl", "lora_gl", "orbit_dimension",
     "softmax_translation", "stacked_tangents",
 ]

@@ -78,7 +78,7 @@ class DataDependentGL(Symmetry):
     def act(self, coeffs, theta, X=None):
         self._check(theta, X)
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
-        M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
+        M = coeffs.reshape(self.hidden, self.hidden)  # Σ_ab c_ab E_ab: the gl basis is row-major E_ab
         g = torch.linalg.matrix_exp(M)
         params = dict(self.layout.unflatten(theta))
         H = self.layer_input(theta, X).transpose(0, 1)  # (h_{j-1}, B)

@@ -114,7 +114,11 @@ class MatrixGroupSymmetry(Symmetry):
 
     def act(self, coeffs, theta, X=None):
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
-        M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
+        h = self.space.dim
+        if self.algebra == "gl":  # Σ_ab c_ab E_ab (row-major basis): no (h², h, h) basis tensor
+            M = coeffs.reshape(h, h)
+        else:
+            M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
         if self.algebra == "diag":
             d = torch.diagonal(M)
             g, g_inv = torch.diag(torch.exp(d)), torch.diag(torch.exp(-self.alpha * d))

@@ -54,3 +54,13 @@ class ProductSymmetry(Symmetry):
 
     def describe(self) -> dict:
         return {**super().describe(), "group": "product", "factors": [f.describe() for f in self.factors]}
+
+
+def hidden_layers_gl(arch, form: str = "pinv") -> ProductSymmetry:
+    """All hidden layers of ``arch`` at once: the product of its data-dependent GL actions of ``form``
+    (``pinv`` = action 2, D eq. 4.16; ``sigma_inverse`` = action 1, D eq. 4.13), bottom to top."""
+    factors = [s for s in arch.known_symmetries() if s.data_dependent and s.describe().get("form") == form]
+    if not factors:
+        raise SymdiscError(f"{arch.name} has no data-dependent GL action of form {form!r} "
+                           "(needs an MLP with a pointwise activation; sigma_inverse also a bijective one)")
+    return ProductSymmetry(factors, name=f"GL[{form}] of all hidden layers")

@@ -31,7 +31,7 @@ from torch.func import grad
 from symdisc.architecture import make_generator
 from symdisc.errors import SymdiscError
 from symdisc.symmetry.base import Symmetry
-from symdisc.symmetry.product import ProductSymmetry
+from symdisc.symmetry.product import hidden_layers_gl
 from symdisc.teleport.optimizer import TeleportOptimizer
 from symdisc.teleport.routine import TeleportConfig, teleport
 from symdisc.teleport.testfunctions import TestFunction, booth, ellipse, rosenbrock
@@ -163,8 +163,7 @@ def regression_problem(seed: int, dtype=torch.float64):
 def regression_symmetry(arch, spec: str) -> Symmetry:
     """"known": all hidden layers' pinv data-dependent GL actions; otherwise an artefact directory."""
     if spec == "known":
-        return ProductSymmetry([s for s in arch.known_symmetries() if s.data_dependent and "[pinv" in s.name],
-                               name="GL(h1) × GL(h2), data-dependent (pinv)")
+        return hidden_layers_gl(arch, "pinv")
     from symdisc.discovery.artefact import load
 
     return load(spec, arch=arch)

@@ -23,7 +23,6 @@ from symdisc.symmetry.base import Symmetry
 
 PAPER_DISPLACEMENTS = tuple(round(0.001 + 0.01 * i, 3) for i in range(20))  # 0.001, 0.011, …, 0.191
 PAPER_DIRECTIONS = 200
-TINY = 1e-30
 
 
 def random_directions(num: int, p: int, generator: torch.Generator, dtype=torch.float64, device="cpu"):
@@ -38,15 +37,18 @@ def sharpness(
     directions: torch.Tensor,
     displacements: Sequence[float] = PAPER_DISPLACEMENTS,
     variant: str = "raw",
-    chunk_size: int | None = None,
+    chunk_size: int | None = 256,
 ) -> torch.Tensor:
     """φ(θ) over the given unit ``directions`` (|D|, p); differentiable in θ.  ``loss_fn`` must be a
-    pure function of θ (it is vmapped over the |T|·|D| perturbed points)."""
+    pure function of θ: it is vmapped over the |T|·|D| perturbed points, ``chunk_size`` at a time
+    (each point θ + t d is formed inside the map, so memory is chunk_size·p, not |T||D|·p)."""
     if variant not in ("raw", "delta"):
         raise SymdiscError(f"unknown sharpness variant {variant!r}; choose raw or delta")
     t = torch.as_tensor(displacements, dtype=theta.dtype, device=theta.device)
-    points = theta + (t[:, None, None] * directions.to(theta)[None]).reshape(-1, theta.shape[0])
-    phi = vmap(loss_fn, chunk_size=chunk_size)(points).mean()
+    D = directions.to(theta)
+    ti, di = torch.meshgrid(torch.arange(len(t)), torch.arange(len(D)), indexing="ij")
+    at = lambda i, j: loss_fn(theta + t[i] * D[j])
+    phi = vmap(at, chunk_size=chunk_size)(ti.reshape(-1).to(theta.device), di.reshape(-1).to(theta.device)).mean()
     return phi - loss_fn(theta) if variant == "delta" else phi
 
 
@@ -62,10 +64,12 @@ def curve_derivatives(curve: Callable[[torch.Tensor], torch.Tensor], t0: torch.T
 
 
 def curvature_from_derivatives(d1: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
-    """κ = √(‖γ'‖²‖γ''‖² − (γ'·γ'')²) / ‖γ'‖³ (P eq. 80)."""
+    """κ = √(‖γ'‖²‖γ''‖² − (γ'·γ'')²) / ‖γ'‖³ (P eq. 80), evaluated as ‖γ''_⊥‖ / ‖γ'‖² with γ''_⊥ the
+    part of γ'' orthogonal to γ' — the same number without the cancellation of the difference (which
+    loses all digits on nearly straight curves, in float32 especially)."""
     n1 = d1.pow(2).sum()
-    N = (n1 * d2.pow(2).sum() - (d1 @ d2).pow(2)).clamp_min(0.0)
-    return torch.sqrt(N + TINY) / n1.pow(1.5)
+    perp = d2 - (d1 @ d2) / n1 * d1
+    return torch.linalg.vector_norm(perp) / n1
 
 
 def curve_curvature(curve: Callable[[torch.Tensor], torch.Tensor], t0: float | torch.Tensor = 0.0,
