@@ -31,7 +31,7 @@ import torch
 
 from symdisc.io import atomic_write, check_writable, write_json
 from symdisc.teleport import TeleportConfig
-from symdisc.teleport.digits import PAPER_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits
+from symdisc.teleport.digits import E12_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "teleport"
@@ -54,8 +54,7 @@ PRESETS = {
     # (`--lr-check`: NaN, or a training loss above the initial one, in 3–4 of 5 seeds): 2e-2, the
     # largest of LR_GRID that does not (docs/teleport_digits.md).
     "e12": Preset("E12 (substitute: scikit-learn digits for MNIST, 64-16-10-10 for 784-16-10-10)", "64,16,10,10",
-                  {**PAPER_OPTIMIZERS,
-                   **{n: replace(PAPER_OPTIMIZERS[n], lr=2e-2) for n in ("momentum", "rmsprop", "adam")}},
+                  E12_OPTIMIZERS,
                   {"adagrad": 1e-4, "momentum": 5e-2, "rmsprop": 5e-2, "adam": 5e-2}, TeleportPlan(), 100),
     # D §4.6.1 (Ch. 4 MNIST): hidden [512, 512] → [64, 64]; lr 2e-3 (AdaGrad's not restated: the same);
     # teleport lr 1e-3 right after epoch 1 on 4 mini-batches of 20 (≤ width 64: the action is exact).

@@ -53,3 +53,12 @@ def test_mismatched_artefact_is_refused(capsys):
     assert main(["teleport", "regression", "--smoke", "--symmetry", "zoo/gl3-linear-3-3-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "symdisc: error:" in err[0]
+
+
+def test_digits_and_meta_smoke(capsys):
+    d = run_json(capsys, ["teleport", "digits", "--smoke", "--optimizer", "sgd", "--json"])
+    assert d["experiment"] == "digits" and set(d["summary"]["sgd"]) >= {"none", "grad_norm"}
+    assert d["summary"]["sgd"]["grad_norm"]["teleport"]["max_abs_batch_loss_change"] <= 1e-5
+    m = run_json(capsys, ["teleport", "meta", "--smoke", "--json"])
+    assert m["experiment"] == "meta" and set(m["methods"]) == {"gd", "update", "lr_tele", "update_tele"}
+    assert m["methods"]["update_tele"]["teleport"]["max_relative_loss_change"] <= 1e-10

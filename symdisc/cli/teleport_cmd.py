@@ -12,7 +12,7 @@ from symdisc.cli.common import JSON, emit_json
 from symdisc.errors import SymdiscError
 from symdisc.io import check_writable, write_json
 
-SYMMETRY_EXPERIMENTS = ("regression",)  # experiments whose symmetry can be a learned artefact
+SYMMETRY_EXPERIMENTS = ("regression", "digits")  # experiments whose symmetry can be a learned artefact
 
 
 def _jsonable(obj):
@@ -36,6 +36,19 @@ def _summary(result: dict) -> list[str]:
     if exp == "rosenbrock":
         return [f"distance to (1, 1) after {result['steps']} steps: {result['distance_plain']:.4g} without, "
                 f"{result['distance_teleport']:.4g} with teleport every {result['teleport_every']}"]
+    if exp == "digits":
+        lines = []
+        for name, arms in result["summary"].items():
+            for arm, entry in arms.items():
+                cost = entry.get("teleport", {}).get("fraction_of_epoch")
+                train, test = entry["train_loss"]["mean"][-1], entry["test_loss"]["mean"][-1]
+                lines.append(f"{name} ({arm}): final training loss {train:.4g}, test loss {test:.4g}"
+                             + (f", teleport = {cost:.2g} epochs" if cost else ""))
+        return lines
+    if exp == "meta":
+        return [f"{m['label']}: loss at step {t} = {m['loss_at'][str(t)]['mean']:.4g}"
+                for m in result["methods"].values() for t in result["checkpoints"][-1:]] + [
+            f"lowest final loss: {result['lowest_final_loss']}"]
     if exp == "regression":
         lines = []
         for name, r in result["optimizers"].items():
@@ -49,7 +62,7 @@ def _summary(result: dict) -> list[str]:
 
 
 def teleport_command(
-    experiment: str = typer.Argument(..., help="booth | ellipse | rosenbrock | regression"),
+    experiment: str = typer.Argument(..., help="booth | ellipse | rosenbrock | regression | digits | meta"),
     optimizer: str = typer.Option(None, "--optimizer", help="gd | momentum | adagrad | rmsprop | adam "
                                   "(default: the experiment's; regression: gd and adagrad)"),
     symmetry: str = typer.Option("known", "--symmetry", help="known, or the directory of a learned artefact "

@@ -83,6 +83,10 @@ class TeleportPlan:
         out = asdict(self)
         out["config"] = {**self.config.to_dict(), "guard": asdict(self.config.guard)}
         return out
+# Momentum (0.9), RMSProp and Adam at the paper's 5e-2 diverge on digits (NaN, or a training loss above
+# the initial one, in 3–4 of 5 seeds): 2e-2, the largest of LR_GRID that does not (docs/teleport_digits.md).
+E12_OPTIMIZERS: dict[str, OptimizerSpec] = {
+    **PAPER_OPTIMIZERS, **{n: replace(PAPER_OPTIMIZERS[n], lr=2e-2) for n in ("momentum", "rmsprop", "adam")}}
 
 
 def mlp(dims: str = "64,16,10,10", dtype=torch.float64, device="cpu") -> Architecture:

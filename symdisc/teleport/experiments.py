@@ -233,8 +233,36 @@ def _summarise(per_seed: list[dict]) -> dict:
     return out
 
 
+def run_digits_cli(opts: RunOptions) -> dict:
+    """E12 on digits (substitute for MNIST): ``symdisc.teleport.digits.run_digits`` with E12's optimizers."""
+    from symdisc.teleport.digits import E12_OPTIMIZERS, mlp, run_digits
+
+    names = [opts.optimizer] if opts.optimizer else list(E12_OPTIMIZERS)
+    unknown = [n for n in names if n not in E12_OPTIMIZERS]
+    if unknown:
+        raise SymdiscError(f"digits runs {', '.join(E12_OPTIMIZERS)}; got {unknown[0]!r}")
+    symmetry = None
+    if opts.symmetry != "known":
+        from symdisc.discovery.artefact import load
+
+        symmetry = load(opts.symmetry, arch=mlp())
+    result = run_digits({n: E12_OPTIMIZERS[n] for n in names}, seeds=range(1 if opts.smoke else opts.seeds),
+                        epochs=100, symmetry=symmetry, device=opts.device, smoke=opts.smoke)
+    return {"experiment": "digits", "source": "P §5.1, G.2 (E12) on scikit-learn digits, a substitute for MNIST",
+            **result}
+
+
+def run_meta_cli(opts: RunOptions) -> dict:
+    """E13, learning to teleport (``symdisc.teleport.meta``): the documented full preset, or smoke."""
+    from symdisc.teleport.meta import preset, run_meta
+
+    result = run_meta(preset("smoke" if opts.smoke else "full"), seed=0, device=opts.device, progress=True)
+    return {**result, "experiment": "meta", "source": "P §5.2, D §5.5 (E13)"}
+
+
 RUNNERS: dict[str, Callable[[RunOptions], dict]] = {
     "booth": run_booth, "ellipse": run_ellipse, "rosenbrock": run_rosenbrock, "regression": run_regression,
+    "digits": run_digits_cli, "meta": run_meta_cli,
 }
 
 

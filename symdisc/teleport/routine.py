@@ -13,7 +13,9 @@ where J is the objective (objectives.py) and m the parameterisation of the group
 
 ``max_step`` (optional) caps ‖c‖₂ per step: GL orbits are unbounded and ‖∇L‖² grows without
 limit along them (D:L1848), so a fixed lr can jump to points whose gradient no optimizer step
-survives.  Every step passes the loss guard (guard.py).  With ``monotone`` a step is also kept only if it
+survives.  The ascent direction is projected onto {c : ∇_c L(m(c))|₀ · c = 0}, the coefficients that keep the
+loss to first order (a no-op for exact symmetries).  Every step passes the loss guard (guard.py).
+With ``monotone`` a step is also kept only if it
 improves J enough (Armijo): ±(J(new) − J(old)) ≥ ``armijo``·|∇_c J · c|; otherwise lr is halved
 (at most ``max_halvings`` times) and the step retried.  A plain ascent with the papers' fixed lr
 overshoots on Booth; ``armijo`` = ½ keeps near-optimal steps (for a quadratic J it accepts only
@@ -138,6 +140,17 @@ def _richardson(fn, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12, 
     return None
 
 
+def _tangent(g: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
+    """g without its component along ``drift`` = ∇_c L(m(c))|₀: the ascent direction whose move keeps L to
+    first order.  For an exact symmetry drift = 0 and g is returned; for an approximate one (a learned action,
+    the pinv action on a batch wider than the layer) the guard then only has second-order drift to correct,
+    instead of undoing most of the step."""
+    dd = drift @ drift
+    if not dd > 0:
+        return g
+    return g - (g @ drift) / dd * drift
+
+
 def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X=None) -> torch.Tensor:
     """The group element with coefficients c applied to θ: a_X(exp(Σ c_k h_k), θ) (``exp``) or its first-order
     form θ + ξ_h(θ) (``first_order``, the papers' I + T)."""
@@ -198,11 +211,16 @@ def teleport(
     for step in range(config.steps):
         zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
         g = grad(lambda c, th=current: objective(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
-        if not torch.isfinite(g).all():
+        drift = grad(lambda c, th=current: loss_fn(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
+        if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise SymdiscError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
+        # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
+        # tolerance (for exact symmetries `drift` is rounding noise, and in 1-D the projection would remove g)
+        real = abs(float(drift @ g)) * config.lr > config.guard.tolerance(loss0)
+        ascent = _tangent(g, drift) if real else g
         lr, entry = config.lr, None
         for halving in range(config.max_halvings + 1):
-            c = sign * lr * g
+            c = sign * lr * ascent
             if config.max_step is not None and c.norm() > config.max_step:
                 c = c * (config.max_step / c.norm())
             proposal = _try_move(symmetry, config.parameterisation, c, current, X)
