@@ -35,6 +35,15 @@ def mlp_problem(dims="5,6,7,8", batch=4, form="pinv", seed=0, act="leakyrelu"):
     return arch, sym, theta, X, lambda th: 0.5 * (arch.forward(th, X) - Y).pow(2).sum()
 
 
+def linear_problem(seed, algebra="gl"):
+    """A 3-4-2 linear net, GL(4) (or O(4)) between its layers, a batch of 16 and its mean loss."""
+    arch = symdisc.zoo.get("mlp", dims="3,4,2", act="linear").to(torch.float64)
+    g = make_generator(seed)
+    theta = arch.sample_params(g)
+    X, Y = arch.sample_data(16, g)
+    return linear_pair_gl(arch.layout, "W1", "W2", algebra=algebra), theta, lambda th: arch.batch_loss(th, X, Y), g
+
+
 @pytest.mark.parametrize("tf", TEST_FUNCTIONS, ids=lambda t: t.name)
 def test_test_function_actions_are_symmetries(tf):
     """P1, P2: L(g·x) = L(x); identity and composition exp(c₂)·(exp(c₁)·x) = exp(c₁ + c₂)·x (SO(n) is abelian
@@ -118,12 +127,7 @@ def test_data_dependent_teleport_exact_below_width_and_gradient_transport():
 def test_transport_iterative_equals_dense():
     """Where J is near the identity (a linear pair action, small moves) the Richardson solve of Jᵀy = v agrees with
     the dense solve; where it is not (σ-inverse action: ‖J − I‖ ≫ 1) ``auto`` falls back to the dense solve."""
-    arch = symdisc.zoo.get("mlp", dims="3,4,2", act="linear").to(torch.float64)
-    g = make_generator(2)
-    theta = arch.sample_params(g)
-    X, Y = arch.sample_data(16, g)
-    gl = linear_pair_gl(arch.layout, "W1", "W2")
-    loss = lambda th: arch.batch_loss(th, X, Y)
+    gl, theta, loss, _ = linear_problem(2)
     r = teleport(gl, theta, loss, None, TeleportConfig(steps=3, lr=1e-2, max_step=0.1))
     g0 = grad(loss)(theta)
     assert torch.allclose(r.transport_covector(g0, "iterative"), r.transport_covector(g0, "solve"), rtol=1e-9,
@@ -136,12 +140,7 @@ def test_transport_iterative_equals_dense():
 
 def test_orthogonal_action_leaves_the_gradient_norm():
     """P4 corollary: an orthogonal linear action (O(h) on a linear net) cannot change ‖∇L‖: teleport gains nothing."""
-    arch = symdisc.zoo.get("mlp", dims="3,4,2", act="linear").to(torch.float64)
-    g = make_generator(3)
-    theta = arch.sample_params(g)
-    X, Y = arch.sample_data(16, g)
-    so = linear_pair_gl(arch.layout, "W1", "W2", algebra="so")
-    loss = lambda th: arch.batch_loss(th, X, Y)
+    so, theta, loss, g = linear_problem(3, algebra="so")
     for _ in range(3):
         moved = so.act(so.sample_element(g), theta)
         assert float(grad_norm(loss)(moved)) == pytest.approx(float(grad_norm(loss)(theta)), rel=1e-10)
@@ -166,12 +165,7 @@ def test_approximate_action_is_corrected_or_refused():
 
 def test_first_order_parameterisation_drifts_at_second_order():
     """The papers' I + T: θ + ξ_T(θ) changes the loss by O(‖T‖²) (first order: 0); the exp form does not move it."""
-    arch = symdisc.zoo.get("mlp", dims="3,4,2", act="linear").to(torch.float64)
-    g = make_generator(5)
-    theta = arch.sample_params(g)
-    X, Y = arch.sample_data(16, g)
-    gl = linear_pair_gl(arch.layout, "W1", "W2")
-    loss = lambda th: arch.batch_loss(th, X, Y)
+    gl, theta, loss, g = linear_problem(5)
     c = gl.sample_element(g)
     drifts = [abs(float(loss(theta + gl.field(t * c, theta)) - loss(theta))) for t in (1e-2, 5e-3)]
     assert drifts[0] / drifts[1] == pytest.approx(4.0, rel=0.05)
