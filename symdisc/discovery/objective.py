@@ -31,6 +31,7 @@ import torch
 from torch.func import jvp, vmap
 
 from symdisc.architecture import Architecture
+from symdisc.discovery.generators import TAYLOR_MIN_P
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.errors import SymdiscError
 from symdisc.nullspace import loss_jacobian, output_jacobian
@@ -97,7 +98,8 @@ def _jacobian(arch: Architecture, level: str, theta, X, Y):
 def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y, c1, c2, pair,
                bound: float | None = None):
     """The per-draw terms (a dict of scalars) for one (θ, X, Y); ``pair`` = (a, b) generator indices;
-    ``bound`` ≥ ‖c1‖₂, ‖c2‖₂ (optional) makes the composition term's exponentials Taylor series."""
+    ``bound`` ≥ ‖c1‖₂, ‖c2‖₂ (optional; given for free generators with p ≥ TAYLOR_MIN_P) makes the
+    composition term's exponentials Taylor series."""
     k = sym.num_generators
     zero = torch.zeros(k, dtype=theta.dtype, device=theta.device)
     act0 = lambda c, th: sym.act(c, th, X)
@@ -156,7 +158,8 @@ def objective(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y,
     c1 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
     c2 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
     pair = tuple(torch.randperm(k, generator=gen)[:2].tolist()) if k >= 2 else (0, 0)
-    bound = float(torch.cat([c1, c2]).norm(dim=1).max()) if sym.gens.kind == "free" else None
+    taylor = sym.gens.kind == "free" and sym.gens.p >= TAYLOR_MIN_P
+    bound = float(torch.cat([c1, c2]).norm(dim=1).max()) if taylor else None
     terms = vmap(lambda th, x, y, a, b: draw_terms(sym, arch, w, th, x, y, a, b, pair, bound))(theta, X, Y, c1, c2)
     if w.scale_free:
         num, den = terms.pop("_inv_num"), terms.pop("_inv_den")
