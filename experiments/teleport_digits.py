@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from symdisc.io import atomic_write, check_writable, write_json
+from symdisc.io import atomic_write, check_writable, json_ready, write_json
 from symdisc.teleport import TeleportConfig
 from symdisc.teleport.digits import E12_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits
 
@@ -64,17 +64,6 @@ PRESETS = {
                  TeleportPlan(batches=4, batch_size=20, config=TeleportConfig(steps=10, lr=1e-3, monotone=False)), 80,
                  adagrad_arm=False),
 }
-
-
-def _round(x, digits: int = 6):
-    """Floats to ``digits`` significant digits (keeps the committed JSON small)."""
-    if isinstance(x, float):  # non-finite (a diverged run) → null: strict JSON
-        return None if not math.isfinite(x) else x if x == 0 else float(f"{x:.{digits}g}")
-    if isinstance(x, dict):
-        return {k: _round(v, digits) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_round(v, digits) for v in x]
-    return x
 
 
 def _log_stats(curves: list[list]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.lr_check:
         epochs = 2 if args.smoke else args.epochs or preset.epochs
         result = lr_check(preset, names, 1 if args.smoke else args.seeds, epochs)
-        write_json(out, {"command": command, "seconds": time.perf_counter() - t0, **_round(result)})
+        write_json(out, {"command": command, "seconds": time.perf_counter() - t0,
+                         **json_ready(result, 6, nonfinite_to_null=True)})
         print(f"wrote {out}")
         return result
     result = run_digits(specs, seeds=range(1 if args.smoke else args.seeds), epochs=args.epochs or preset.epochs,
@@ -225,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["setup"]["experiment"] = preset.title
     result["setup"]["lr_decisions"] = {n: {"paper": preset.paper_lrs.get(n), "used": s.lr} for n, s in specs.items()}
     result = {"command": command, "seconds": time.perf_counter() - t0,
-              "loadavg": [round(x, 2) for x in os.getloadavg()], **_round(result)}
+              "loadavg": [round(x, 2) for x in os.getloadavg()], **json_ready(result, 6, nonfinite_to_null=True)}
     for run in result["runs"]:  # per-run curves: losses and test accuracy (the summary keeps all)
         run["curves"] = {k: run["curves"][k] for k in ("train_loss", "test_loss", "test_acc")}
     write_json(out, result)

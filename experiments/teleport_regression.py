@@ -35,7 +35,7 @@ from torch.func import grad  # noqa: E402
 
 import symdisc  # noqa: E402
 from symdisc import make_generator  # noqa: E402
-from symdisc.io import write_json  # noqa: E402
+from symdisc.io import json_ready, write_json  # noqa: E402
 from symdisc.plotting import save_figure  # noqa: E402
 from symdisc.symmetry import hidden_layers_gl  # noqa: E402
 from symdisc.teleport import TeleportConfig, teleport  # noqa: E402
@@ -57,22 +57,11 @@ RESULTS = ROOT / "experiments" / "results" / "teleport"
 COMMAND = "python experiments/teleport_regression.py"
 
 
-def _strip(obj):
-    """JSON-ready: tensors dropped, floats to 7 significant digits (the curves dominate the file size)."""
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if not hasattr(v, "detach")}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    if isinstance(obj, float) and math.isfinite(obj):
-        return float(f"{obj:.7g}")
-    return obj
-
-
 def part_testfunctions(out: Path, smoke: bool, **_) -> dict:
     opts = RunOptions(smoke=smoke)
     result = {"booth": run_booth(opts), "ellipse": run_ellipse(opts), "rosenbrock": run_rosenbrock(opts)}
     for name, r in result.items():
-        comparison_figure(_strip(r), out / f"e1_e2_{name}.png")
+        comparison_figure(json_ready(r, 7), out / f"e1_e2_{name}.png")
     return result
 
 
@@ -83,7 +72,7 @@ def part_regression(out: Path, smoke: bool, learned: str | None, seeds: int, **_
         arms["learned-symdisc"] = replace(base, symmetry=learned)
     result = {arm: run_regression(opts) for arm, opts in arms.items()}
     for arm, r in result.items():
-        comparison_figure(_strip(r), out / f"e3_regression_{arm}.png")
+        comparison_figure(json_ready(r, 7), out / f"e3_regression_{arm}.png")
     return result
 
 
@@ -241,7 +230,7 @@ def main() -> None:
             flags = " ".join(sys.argv[1:]) if len(parts) == 1 else f"--part {name}" + (
                 f" --learned {args.learned}" if args.learned and name == "regression" else "")
             doc = {"part": name, "command": f"{COMMAND} {flags}".strip(), "seconds": round(time.perf_counter() - t0, 1),
-                   "torch": torch.__version__, "result": _strip(result)}
+                   "torch": torch.__version__, "result": json_ready(result, 7)}
             write_json(out / f"{stem}.json", doc)
             print(json.dumps({"part": name, "seconds": doc["seconds"], "file": str(out / f"{stem}.json")}))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,6 +41,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         raise
     return target
+
+
+def json_ready(obj: Any, digits: int | None = None, nonfinite_to_null: bool = False) -> Any:
+    """A copy of a result for JSON: tensors dropped from dicts, lists and tuples walked, floats cut to
+    ``digits`` significant digits (results files stay small) and, with ``nonfinite_to_null``, NaN/inf
+    (a diverged run) written as null, which strict JSON readers accept."""
+    if isinstance(obj, dict):
+        return {k: json_ready(v, digits, nonfinite_to_null) for k, v in obj.items() if not hasattr(v, "detach")}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v, digits, nonfinite_to_null) for v in obj]
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            return None if nonfinite_to_null else obj
+        return float(f"{obj:.{digits}g}") if digits and obj != 0 else obj
+    return obj
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

@@ -10,18 +10,9 @@ from rich.console import Console
 
 from symdisc.cli.common import JSON, emit_json
 from symdisc.errors import SymdiscError
-from symdisc.io import check_writable, write_json
+from symdisc.io import check_writable, json_ready, write_json
 
 SYMMETRY_EXPERIMENTS = ("regression", "digits")  # experiments whose symmetry can be a learned artefact
-
-
-def _jsonable(obj):
-    """Drop tensors (θ) from a result; keep everything JSON can hold."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items() if not hasattr(v, "detach")}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
 
 
 def _summary(result: dict) -> list[str]:
@@ -106,7 +97,7 @@ def teleport_command(
             check_writable(path)
     opts = RunOptions(optimizer=optimizer, symmetry=symmetry, seeds=seeds, variant=variant,
                       state_policy=state_policy, objective=objective, smoke=smoke)
-    result = _jsonable(RUNNERS[experiment](opts))
+    result = json_ready(RUNNERS[experiment](opts))
     if out is not None:
         write_json(out, result)
     if plot is not None:
