@@ -33,6 +33,10 @@ Per-sample gradients ∇_θ ℓ_i are taken with ``create_graph=False`` by defau
 sampled θ and data only, not on any trained parameter, so nothing ever differentiates through it;
 ``create_graph_J=True`` keeps their graph (as a script that writes create_graph=True everywhere
 would), which only adds work to the backward pass (into the sampled θ).
+
+Two exact shortcuts of symdisc's objective are mirrored, so that the ratio measures batching and not
+skipped work: with ``identity="hard"`` the identity and assoc terms are 0 by construction; while the
+action is frozen at its linear start (the warm-up) composition and bracket vanish identically.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class LoopObjective:
         self.cfg = action.cfg
         self.linears = [m for m in action.body if isinstance(m, nn.Linear)]
         self.head = action.head
+        self.frozen_linear = False  # set per call in __call__
 
     # ---- generators, group elements, action ------------------------------------------------------
     def matrices(self) -> torch.Tensor:
@@ -149,13 +154,15 @@ class LoopObjective:
         else:
             out["invariance"] = abs_sum / (B * k)
 
-        zero_row = torch.zeros(1, k, dtype=theta.dtype)
-        out["identity"] = (self.act(zero_row, th, xflat, h) - th).norm()
-
         a, b = pair
-        d_theta = jvp(lambda t: self.act(zero_row, t, xflat, h), (th,), (xis[a],), create_graph=True)[1]
-        xi_ab = self.field(h[a] + h[b], th, xflat)
-        out["assoc"] = (d_theta + xis[b] - xi_ab).norm()
+        if self.cfg.identity == "hard":  # the same exact shortcut as symdisc: a(I, ·) = id by construction
+            out["identity"] = out["assoc"] = torch.zeros((), dtype=theta.dtype)
+        else:
+            zero_row = torch.zeros(1, k, dtype=theta.dtype)
+            out["identity"] = (self.act(zero_row, th, xflat, h) - th).norm()
+            d_theta = jvp(lambda t: self.act(zero_row, t, xflat, h), (th,), (xis[a],), create_graph=True)[1]
+            xi_ab = self.field(h[a] + h[b], th, xflat)
+            out["assoc"] = (d_theta + xis[b] - xi_ab).norm()
 
         out["reg_id"] = (w.beta - norms).abs().mean()
 
@@ -166,14 +173,14 @@ class LoopObjective:
         else:
             out["independence"] = torch.zeros((), dtype=theta.dtype)
 
-        if w.composition:
+        if w.composition and not self.frozen_linear:
             rhs = self.act(torch.stack([c1, c2]), th, xflat, h)
             lhs = self.act(c2[None], self.act(c1[None], th, xflat, h), xflat, h)
             out["composition"] = (lhs - rhs).pow(2).sum() / ((rhs - th).pow(2).sum() + EPS)
         else:
             out["composition"] = torch.zeros((), dtype=theta.dtype)
 
-        if w.bracket and k >= 2:
+        if w.bracket and k >= 2 and not self.frozen_linear:
             d_b = jvp(lambda t: self.field(h[b], t, xflat), (th,), (xis[a],), create_graph=True)[1]
             d_a = jvp(lambda t: self.field(h[a], t, xflat), (th,), (xis[b],), create_graph=True)[1]
             lie = d_b - d_a
@@ -189,6 +196,10 @@ class LoopObjective:
         """(total, terms) for the S draws, with symdisc's definitions and weights."""
         w, k, S = self.w, self.k, theta.shape[0]
         h = self.matrices()
+        # the same exact shortcut as symdisc: a frozen linear action (the warm-up) has composition = bracket = 0
+        head_zero = not (self.head.weight.any() or self.head.bias.any())
+        self.frozen_linear = (self.cfg.identity != "free" and self.cfg.linear_skip and head_zero
+                              and not any(t.requires_grad for t in self.sym.action.parameters()))
         per_draw = [self.draw_terms(theta[s], X[s], Y[s], c1[s], c2[s], pair, h) for s in range(S)]
         terms = {}
         if w.scale_free:

@@ -140,7 +140,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="override every case's steps")
     ap.add_argument("--smoke", action="store_true", help="5 steps, 2 held-out draws per case, in a temporary dir")
     ap.add_argument("--reverify", action="store_true", help="only re-verify the committed artefacts in zoo/")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the committed runs)")
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     cases = args.case or list(CASES)
     if args.reverify:
         for name in cases:

@@ -88,6 +88,12 @@ class ActionNet(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
+    def is_linear(self) -> bool:
+        """Whether a(g, θ) = gθ exactly: a (hard or residual) identity with the linear skip and a zero head."""
+        cfg = self.cfg
+        return (cfg.identity != "free" and cfg.linear_skip
+                and not bool(self.head.weight.any()) and not bool(self.head.bias.any()))
+
     def net(self, enc: torch.Tensor, theta: torch.Tensor, xflat: torch.Tensor | None) -> torch.Tensor:
         parts = [enc, theta] + ([xflat] if self.data_dim else [])
         return self.head(self.body(torch.cat(parts)))

@@ -25,23 +25,27 @@ from symdisc.errors import SymdiscError
 Kind = Literal["free", "lowrank"]
 
 
-TAYLOR_TERMS = 18  # ‖M/s‖ ≤ 1 ⇒ truncation error ≤ e/19! ≈ 2e-17 relative per factor
-# From this p on the composition term uses the Taylor series: matrix_exp's O(p³) backward is then the
-# step's bottleneck (p = 128).  Below it both cost the same (per-op overhead dominates: 0.075 s per
-# step either way for the 3-3-1 net, k = 9, 32 draws, one thread), and matrix_exp is kept so that the
-# committed small-p reproductions repeat bit for bit up to the Stiefel retraction's rounding.
-TAYLOR_MIN_P = 64
+def taylor_degree(x: float, eps: float) -> int:
+    """The least n with xⁿ⁺¹/(n+1)!·eˣ ≤ eps: the Taylor polynomial T_n of exp then meets ‖exp(A)v − T_n(A)v‖
+    ≤ eps·‖v‖ for ‖A‖₂ ≤ x (the remainder Σ_{j>n} xʲ/j! ≤ xⁿ⁺¹/(n+1)!·eˣ)."""
+    n, term = 0, 1.0
+    while term * x / (n + 1) * math.exp(x) > eps:
+        n += 1
+        term *= x / n
+    return n
 
 
 def taylor_exp_apply(M: torch.Tensor, v: torch.Tensor, bound: float) -> torch.Tensor:
-    """exp(M) v for ‖M‖₂ ≤ ``bound``: (T_18(M/s))^s v with s = ⌈bound⌉ and T_18 the degree-18 Taylor
-    polynomial, by matrix-vector products only: accurate to float64 rounding, O(s·18·p²), and cheap to
-    differentiate (matrix_exp's backward evaluates a 2p×2p exponential: O(p³), the bottleneck at p ≳ 100)."""
+    """exp(M) v for ‖M‖₂ ≤ ``bound``: (T_n(M/s))^s v with s = ⌈bound⌉ and T_n the Taylor polynomial of the least
+    degree accurate to the dtype's unit roundoff (``taylor_degree``; n ≤ 18 since ‖M/s‖ ≤ 1), by matrix-vector
+    products only: O(s·n·p²), and cheap to differentiate (matrix_exp's backward evaluates a 2p×2p
+    exponential: O(p³)).  At the composition term's small t (‖M‖ ≈ 0.1–0.3) n is 8–11 in float64."""
     s = max(1, math.ceil(bound))
+    n = taylor_degree(bound / s, torch.finfo(v.dtype).eps / 2)
     A = M / s
     for _ in range(s):
         term, total = v, v
-        for j in range(1, TAYLOR_TERMS + 1):
+        for j in range(1, n + 1):
             term = A @ term / j
             total = total + term
         v = total

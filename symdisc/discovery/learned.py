@@ -93,10 +93,23 @@ class LearnedSymmetry(Symmetry):
             M_vec = torch.einsum("k,kab->ab", c, self.gens.matrices().to(theta)).reshape(-1)
         return self.algebra_field(self.gens.apply(c, theta), M_vec, theta, X)
 
-    def tangents(self, theta, X=None):
-        """Ξ(θ) ∈ ℝ^{p×k}: the k fields, vmapped over the basis."""
+    def tangents(self, theta, X=None, extra: tuple | None = None):
+        """Ξ(θ) ∈ ℝ^{p×k}: the k fields, as one vmapped jvp over the directions (h_k θ, vec h_k).
+
+        ``extra`` = (Mθ, vec M or None): also ξ_M for one more algebra element, in the same vmap;
+        returns (Ξ, ξ_M) then."""
+        self._check(theta, X)
         eye = torch.eye(self.num_generators, dtype=theta.dtype, device=theta.device)
-        return vmap(lambda e: self.field(e, theta, X), out_dims=1)(eye)
+        M_apply = vmap(lambda e: self.gens.apply(e, theta))(eye)  # (k, p)
+        M_vec = None
+        if self.action.cfg.encoding == "matrix":
+            M_vec = self.gens.matrices().to(theta).reshape(self.num_generators, -1)
+        if extra is not None:
+            M_apply = torch.cat([M_apply, extra[0][None]])
+            M_vec = None if M_vec is None else torch.cat([M_vec, extra[1][None]])
+        fields = vmap(lambda m, v: self.algebra_field(m, v, theta, X), in_dims=(0, None if M_vec is None else 0),
+                      out_dims=1)(M_apply, M_vec)
+        return fields if extra is None else (fields[:, :-1], fields[:, -1])
 
     def algebra_field(self, M_apply, M_vec, theta, X=None) -> torch.Tensor:
         """ξ_M(θ) for an algebra element given by Mθ (``M_apply``) and, in matrix mode, vec(M)."""
