@@ -63,13 +63,17 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str | None:
+    """HEAD's hash, with "+dirty" when tracked files under symdisc/ or benchmarks/ differ from it."""
     import subprocess
 
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "../symdisc", "."],
+                               cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+    return head + ("+dirty" if dirty else "")
 
 
 def _status_kib(field: str) -> int:

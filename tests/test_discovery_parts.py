@@ -66,9 +66,41 @@ def test_paper_associativity_vanishes_once_identity_holds():
     gen = make_generator(5)
     c = 0.1 * torch.randn(4, 2, dtype=torch.float64)
     terms = torch.func.vmap(lambda t, x, y, a: draw_terms(sym, arch, w, t, x, y, a, -a, (0, 1)))(theta, X, Y, c)
-    assert terms["identity"].abs().max() < 1e-14 and terms["assoc"].abs().max() < 1e-12
+    assert (terms["identity"] == 0).all() and (terms["assoc"] == 0).all()  # the hard identity's exact shortcut
+    zero = torch.zeros(2, dtype=torch.float64)
+    for t, x in zip(theta, X, strict=True):  # … which the theorem justifies: evaluated, both are 0 up to rounding
+        xi = sym.tangents(t, x)
+        d_theta = torch.func.jvp(lambda th, x=x: sym.act(zero, th, x), (t,), (xi[:, 0],))[1]
+        assert (sym.act(zero, t, x) - t).norm() < 1e-14
+        assert (d_theta + xi[:, 1] - (xi[:, 0] + xi[:, 1])).norm() < 1e-12
     _, full = objective(sym, arch, PRESETS["default"], theta, X, Y, gen)
     assert full["composition"] > 1e-8
+
+
+def test_frozen_linear_action_skips_terms_that_vanish():
+    """While the action is frozen at its linear start, objective reports composition = bracket = 0 exactly
+    (not evaluated); evaluated by draw_terms they are 0 up to rounding, and the bracket's ξ_{[h_a,h_b]} from
+    ``tangents(extra=…)`` is the field of the commutator."""
+    arch, sym = _sym(zoo.get("tanh-3layer"), 3)
+    torch.nn.init.zeros_(sym.action.head.weight)
+    torch.nn.init.zeros_(sym.action.head.bias)
+    theta, X, Y = arch.sample_draws(4, 1, make_generator(4))
+    w = PRESETS["default"]
+    c = 0.1 * torch.randn(4, 3, dtype=torch.float64)
+    terms = torch.func.vmap(lambda t, x, y, a: draw_terms(sym, arch, w, t, x, y, a, -a, (0, 2)))(theta, X, Y, c)
+    assert terms["composition"].abs().max() < 1e-24 and terms["bracket"].abs().max() < 1e-12
+    sym.action.requires_grad_(False)
+    _, skipped = objective(sym, arch, w, theta, X, Y, make_generator(5))
+    assert skipped["composition"] == 0 and skipped["bracket"] == 0
+    sym.action.requires_grad_(True)
+    _, evaluated = objective(sym, arch, w, theta, X, Y, make_generator(5))
+    assert evaluated["composition"] < 1e-24 and evaluated["bracket"] < 1e-12
+    assert torch.allclose(evaluated["invariance"], skipped["invariance"], rtol=1e-12)
+    H = sym.gens.matrices()
+    t, x = theta[0], X[0]
+    Xi, xi_m = sym.tangents(t, x, extra=(sym.gens.bracket_apply(0, 2, t), None))
+    assert torch.allclose(Xi, sym.tangents(t, x), atol=1e-14)
+    assert torch.allclose(xi_m, (H[0] @ H[2] - H[2] @ H[0]) @ t, atol=1e-12)  # linear action: ξ_M = Mθ
 
 
 def test_presets():

@@ -62,3 +62,12 @@ def test_digits_and_meta_smoke(capsys):
     m = run_json(capsys, ["teleport", "meta", "--smoke", "--json"])
     assert m["experiment"] == "meta" and set(m["methods"]) == {"gd", "update", "lr_tele", "update_tele"}
     assert m["methods"]["update_tele"]["teleport"]["max_relative_loss_change"] <= 1e-10
+
+
+def test_schedules_smoke_and_bad_optimizer(capsys):
+    d = run_json(capsys, ["teleport", "schedules", "--smoke", "--json"])
+    assert d["experiment"] == "schedules" and "none" in d["summary"]
+    assert set(d["paired_log10_gap"]) == set(d["summary"]) - {"none"}
+    assert main(["teleport", "schedules", "--smoke", "--optimizer", "adam"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "SGD only" in err[0]

@@ -36,6 +36,12 @@ def _summary(result: dict) -> list[str]:
                 lines.append(f"{name} ({arm}): final training loss {train:.4g}, test loss {test:.4g}"
                              + (f", teleport = {cost:.2g} epochs" if cost else ""))
         return lines
+    if exp == "schedules":
+        last = str(result["setup"]["epochs"])
+        head = f"Δ log10 training loss at epoch {last}, teleport − none (seeds kept, diverged):"
+        return [head] + [f"  {arm}: {g['train_loss'][last]['mean']:+.4f} ({g['train_loss'][last]['n']}, "
+                         f"{g['train_loss'][last]['diverged']})"
+                         for arm, g in result["paired_log10_gap"].items() if g["train_loss"][last]["mean"] is not None]
     if exp == "meta":
         return [f"{m['label']}: loss at step {t} = {m['loss_at'][str(t)]['mean']:.4g}"
                 for m in result["methods"].values() for t in result["checkpoints"][-1:]] + [
@@ -53,12 +59,12 @@ def _summary(result: dict) -> list[str]:
 
 
 def teleport_command(
-    experiment: str = typer.Argument(..., help="booth | ellipse | rosenbrock | regression | digits | meta"),
+    experiment: str = typer.Argument(..., help="booth | ellipse | rosenbrock | regression | digits | schedules | meta"),
     optimizer: str = typer.Option(None, "--optimizer", help="gd | momentum | adagrad | rmsprop | adam "
                                   "(default: the experiment's; regression: gd and adagrad)"),
     symmetry: str = typer.Option("known", "--symmetry", help="known, or the directory of a learned artefact "
                                  "(symdisc discover) of the experiment's architecture"),
-    seeds: int = typer.Option(5, "--seeds", help="independent runs (regression)"),
+    seeds: int = typer.Option(5, "--seeds", help="independent runs (regression, digits, schedules)"),
     variant: str = typer.Option("symdisc", "--variant", help="symdisc (exp, Armijo, step cap) | faithful "
                                 "(papers' first-order I+T plain ascent)"),
     state_policy: str = typer.Option("transform", "--state-policy", help="optimizer state at a teleport: "

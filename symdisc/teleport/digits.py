@@ -65,8 +65,8 @@ PAPER_OPTIMIZERS: dict[str, OptimizerSpec] = {
 
 @dataclass(frozen=True)
 class TeleportPlan:
-    """When and how to teleport: after the last step of each epoch in ``epochs`` (1 = the first),
-    on ``batches`` random training mini-batches of ``batch_size``, each with ``config``.
+    """When and how to teleport: after the last step of each epoch in ``epochs`` (1 = the first; 0: before
+    the first step), on ``batches`` random training mini-batches of ``batch_size``, each with ``config``.
 
     The default is the papers' plain ascent (``monotone=False``: every step at lr 5e-2, kept if the
     guard accepts or corrects it).  With the routine's monotone (Armijo) rule the approximate
@@ -141,10 +141,13 @@ def train_one(arch: Architecture, split: datasets.Split, spec: OptimizerSpec, se
                                 schedule=[e * steps_per_epoch for e in plan.epochs],
                                 teleport_batches=plan.batches, config=replace(plan.config, objective=objective),
                                 state_policy=plan.state_policy, generator=make_generator(seed, 3))
-    curves = {k: [v] for k, v in _evaluate(arch, theta, split).items()}
     epoch_seconds, diverged, errors = [], None, []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="teleport along .* is not exact")
+        curves = {k: [v] for k, v in _evaluate(arch, theta, split).items()}  # at θ₀ in every arm
+        if objective is not None and 0 in plan.epochs:  # epoch 0: teleport before the first step
+            for _ in range(plan.batches):
+                opt.teleport(opt.batches())
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             for batch in split.batches(batch_size, order):  # the user's loop, unchanged by teleportation

@@ -260,9 +260,20 @@ def run_meta_cli(opts: RunOptions) -> dict:
     return {**result, "experiment": "meta", "source": "P §5.2, D §5.5 (E13)"}
 
 
+def run_schedules_cli(opts: RunOptions) -> dict:
+    """E6, teleport schedules on digits (``symdisc.teleport.schedules``): SGD only, 30 epochs."""
+    from symdisc.teleport.schedules import run_schedules
+
+    if opts.optimizer not in (None, "sgd"):
+        raise SymdiscError(f"schedules (E6) trains with SGD only (D §4.6.3); got --optimizer {opts.optimizer}")
+    result = run_schedules(seeds=range(1 if opts.smoke else opts.seeds), device=opts.device, smoke=opts.smoke)
+    return {"experiment": "schedules", "source": "D §4.6.3 (E6) on scikit-learn digits, a substitute for MNIST",
+            **result}
+
+
 RUNNERS: dict[str, Callable[[RunOptions], dict]] = {
     "booth": run_booth, "ellipse": run_ellipse, "rosenbrock": run_rosenbrock, "regression": run_regression,
-    "digits": run_digits_cli, "meta": run_meta_cli,
+    "digits": run_digits_cli, "schedules": run_schedules_cli, "meta": run_meta_cli,
 }
 
 
