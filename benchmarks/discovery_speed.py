@@ -63,13 +63,14 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str | None:
-    """HEAD's hash, with "+dirty" when tracked files under symdisc/ or benchmarks/ differ from it."""
+    """HEAD's hash, with "+dirty" when tracked files under symdisc/ or benchmarks/ (results aside) differ from it."""
     import subprocess
 
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "../symdisc", "."],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "../symdisc", ".",
+                                ":(exclude)results"],
                                cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
