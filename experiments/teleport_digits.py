@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shlex
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import torch
 
 from symdisc.io import atomic_write, check_writable, json_ready, write_json
 from symdisc.teleport import TeleportConfig
-from symdisc.teleport.digits import E12_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits
+from symdisc.teleport.digits import E12_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results" / "teleport"
@@ -214,14 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
                         progress=sys.stderr.isatty(), dims=preset.dims, adagrad_arm=preset.adagrad_arm)
     result["setup"]["experiment"] = preset.title
     result["setup"]["lr_decisions"] = {n: {"paper": preset.paper_lrs.get(n), "used": s.lr} for n, s in specs.items()}
-    result = {"command": command, "seconds": time.perf_counter() - t0,
-              "loadavg": [round(x, 2) for x in os.getloadavg()], **json_ready(result, 6, nonfinite_to_null=True)}
-    for run in result["runs"]:  # per-run curves: losses and test accuracy (the summary keeps all)
-        run["curves"] = {k: run["curves"][k] for k in ("train_loss", "test_loss", "test_acc")}
-    write_json(out, result)
-    figure(result, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} in {result['seconds']:.0f} s")
-    return result
+    return write_result(out, result, command, time.perf_counter() - t0, figure)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shlex
 import sys
 import tempfile
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from symdisc.io import atomic_write, check_writable, json_ready, write_json
+from symdisc.io import atomic_write, check_writable
+from symdisc.teleport.digits import write_result
 from symdisc.teleport.schedules import FAMILIES, paired_log_gap, run_schedules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,14 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     command = shlex.join(["python", "experiments/teleport_schedules.py", *(argv if argv is not None else sys.argv[1:])])
     result = run_schedules(families, seeds=range(1 if args.smoke else args.seeds), epochs=args.epochs,
                            progress=sys.stderr.isatty(), smoke=args.smoke)
-    result = {"command": command, "seconds": time.perf_counter() - t0,
-              "loadavg": [round(x, 2) for x in os.getloadavg()], **json_ready(result, 6, nonfinite_to_null=True)}
-    for run in result["runs"]:
-        run["curves"] = {k: run["curves"][k] for k in ("train_loss", "test_loss", "test_acc")}
-    write_json(out, result)
-    figure(result, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} in {result['seconds']:.0f} s")
-    return result
+    return write_result(out, result, command, time.perf_counter() - t0, figure)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import statistics
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch.func import grad
@@ -33,6 +35,7 @@ from symdisc import data as datasets
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import SymdiscError
+from symdisc.io import json_ready, write_json
 from symdisc.progress import track
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.product import hidden_layers_gl
@@ -297,3 +300,17 @@ def run_digits(
         "threads": torch.get_num_threads(),
     }
     return {"setup": setup, "summary": summarize(runs), "runs": runs}
+
+
+def write_result(out: Path, result: dict, command: str, seconds: float, figure: Callable[[dict, Path], None]) -> dict:
+    """The experiment scripts' record: command, seconds, load average and the JSON-ready result, per-run
+    curves trimmed to the losses and test accuracy (the summary keeps all); written atomically to
+    ``out`` with ``figure(record, out.png)`` beside it."""
+    record = {"command": command, "seconds": seconds, "loadavg": [round(x, 2) for x in os.getloadavg()],
+              **json_ready(result, 6, nonfinite_to_null=True)}
+    for run in record["runs"]:
+        run["curves"] = {k: run["curves"][k] for k in ("train_loss", "test_loss", "test_acc")}
+    write_json(out, record)
+    figure(record, out.with_suffix(".png"))
+    print(f"wrote {out} and {out.with_suffix('.png')} in {seconds:.0f} s")
+    return record
