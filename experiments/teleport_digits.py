@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from symdisc.io import atomic_write, check_writable, json_ready, write_json
+from symdisc.io import check_writable, json_ready, write_json
+from symdisc.plotting import save_figure
 from symdisc.teleport import TeleportConfig
 from symdisc.teleport.digits import E12_OPTIMIZERS, OptimizerSpec, TeleportPlan, run_digits, write_result
 
@@ -121,10 +122,7 @@ def figure(result: dict, path: Path) -> None:
     fig.suptitle(f"{result['setup']['experiment']}\nLeakyReLU MLP; line and band: mean ± std of log10 loss over {n} "
                  "seed(s); not the papers' MNIST numbers", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 LR_GRID = (5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from symdisc.io import atomic_write, check_writable
+from symdisc.io import check_writable
+from symdisc.plotting import save_figure
 from symdisc.teleport.digits import write_result
 from symdisc.teleport.schedules import FAMILIES, paired_log_gap, run_schedules
 
@@ -71,10 +72,7 @@ def figure(result: dict, path: Path) -> None:
                  "log10 L(no teleport), same seed (below 0: teleporting helped); not the dissertation's MNIST numbers",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -146,6 +146,11 @@ class Generators(nn.Module):
         M = torch.einsum("k,kab->ab", c, self.matrices().to(c))
         return torch.linalg.matrix_exp(M)
 
+    def bracket_matrix(self, a: int, b: int) -> torch.Tensor:
+        """[h_a, h_b] = h_a h_b − h_b h_a as a p×p matrix (forms p×p matrices: the matrix encoding's small p)."""
+        H = self.matrices()
+        return H[a] @ H[b] - H[b] @ H[a]
+
     def bracket_apply(self, a: int, b: int, theta: torch.Tensor) -> torch.Tensor:
         """[h_a, h_b] θ = h_a(h_b θ) − h_b(h_a θ)."""
         ea = torch.zeros(self.k, dtype=theta.dtype, device=theta.device)

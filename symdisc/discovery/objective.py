@@ -104,10 +104,7 @@ def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y
     a, b = pair
     bracket = bool(w.bracket) and k >= 2
     if bracket:  # ξ_{[h_a, h_b]} rides along with the k fields in one vmapped jvp
-        M_vec = None
-        if sym.action.cfg.encoding == "matrix":
-            H = sym.gens.matrices().to(theta)
-            M_vec = (H[a] @ H[b] - H[b] @ H[a]).reshape(-1)
+        M_vec = sym.gens.bracket_matrix(a, b).to(theta).reshape(-1) if sym.action.cfg.encoding == "matrix" else None
         Xi, xi_m = sym.tangents(theta, X, extra=(sym.gens.bracket_apply(a, b, theta), M_vec))
     else:
         Xi = sym.tangents(theta, X)  # (p, k)
