@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 LEAKY_SLOPE = 0.1
 
@@ -60,4 +60,4 @@ def get_activation(name: str) -> Activation:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise SymdiscError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+        raise InputError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss
 
@@ -77,7 +77,7 @@ class Architecture:
     def sample_params(self, generator: torch.Generator) -> torch.Tensor:
         theta = self.param_sampler(generator, self.dtype, self.device)
         if theta.shape != (self.num_params,):
-            raise SymdiscError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
+            raise InputError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
         return theta
 
     def sample_draws(self, n: int, batch_size: int, generator: torch.Generator):
@@ -88,17 +88,17 @@ class Architecture:
         except TypeError:  # a user sampler of one θ
             theta = torch.stack([self.sample_params(generator) for _ in range(n)])
         if theta.shape != (n, self.num_params):
-            raise SymdiscError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
+            raise InputError(f"{self.name}: parameter sampler returned shape {tuple(theta.shape)}")
         X, Y = self.sample_data(n * batch_size, generator)
         return theta, X.reshape(n, batch_size, *X.shape[1:]), Y.reshape(n, batch_size, *Y.shape[1:])
 
     def sample_data(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if batch_size < 1:
-            raise SymdiscError(f"batch size must be ≥ 1, got {batch_size}")
+            raise InputError(f"batch size must be ≥ 1, got {batch_size}")
         X, Y = self.data_sampler(batch_size, generator, self.dtype, self.device)
         for what, t in (("inputs X", X), ("targets Y", Y)):
             if t.is_floating_point() and not torch.isfinite(t).all():
-                raise SymdiscError(f"{self.name}: sampled {what} contain NaN or inf")
+                raise InputError(f"{self.name}: sampled {what} contain NaN or inf")
         return X, Y
 
     def known_symmetries(self) -> list:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Split:
 
 def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, name: str, dtype) -> Split:
     if not 0 < test_fraction < 1:
-        raise SymdiscError(f"test fraction must be in (0, 1), got {test_fraction}")
+        raise InputError(f"test fraction must be in (0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     n_test = int(round(test_fraction * len(y)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -13,9 +13,9 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
-        raise SymdiscError(f"unknown device {name!r}; use cpu or cuda") from None
+        raise InputError(f"unknown device {name!r}; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SymdiscError("--device cuda requested but no CUDA device is available")
+        raise InputError("--device cuda requested but no CUDA device is available")
     if dev.type not in ("cpu", "cuda"):
-        raise SymdiscError(f"unsupported device {name!r}; use cpu or cuda")
+        raise InputError(f"unsupported device {name!r}; use cpu or cuda")
     return dev

@@ -10,18 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early (before long work) if ``path`` cannot be written as a file."""
     target = Path(path)
     if target.is_dir():
-        raise SymdiscError(f"{target} is a directory, expected a file path")
+        raise InputError(f"{target} is a directory, expected a file path")
     if not target.parent.is_dir():
-        raise SymdiscError(f"directory {target.parent} does not exist")
+        raise InputError(f"directory {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK):
-        raise SymdiscError(f"directory {target.parent} is not writable")
+        raise InputError(f"directory {target.parent} is not writable")
     return target
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ class ParamLayout:
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.shapes):
-            raise SymdiscError("layout: names and shapes differ in length")
+            raise InputError("layout: names and shapes differ in length")
         if len(set(self.names)) != len(self.names):
-            raise SymdiscError("layout: parameter names must be unique")
+            raise InputError("layout: parameter names must be unique")
         offs, acc = [], 0
         for s in self.shapes:
             offs.append(acc)
@@ -56,7 +56,7 @@ class ParamLayout:
         try:
             return self.names.index(name)
         except ValueError:
-            raise SymdiscError(f"layout has no parameter {name!r} (has {', '.join(self.names)})") from None
+            raise InputError(f"layout has no parameter {name!r} (has {', '.join(self.names)})") from None
 
     def slice(self, name: str) -> slice:
         i = self.index(name)
@@ -65,7 +65,7 @@ class ParamLayout:
     def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         """θ (p,) → {name: view of shape}."""
         if theta.shape[-1:] != (self.num_params,):
-            raise SymdiscError(f"θ has shape {tuple(theta.shape)}, layout expects ({self.num_params},)")
+            raise InputError(f"θ has shape {tuple(theta.shape)}, layout expects ({self.num_params},)")
         return {
             n: theta[o : o + math.prod(s)].reshape(s)
             for n, s, o in zip(self.names, self.shapes, self.offsets, strict=True)
@@ -75,7 +75,7 @@ class ParamLayout:
         """{name: tensor} → θ (p,), in layout order."""
         missing = [n for n in self.names if n not in tensors]
         if missing:
-            raise SymdiscError(f"missing parameters: {', '.join(missing)}")
+            raise InputError(f"missing parameters: {', '.join(missing)}")
         return torch.cat([tensors[n].reshape(-1) for n in self.names])
 
     def hash(self) -> str:

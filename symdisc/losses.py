@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -32,5 +32,5 @@ def resolve_loss(loss: str | PerSampleLoss) -> tuple[str, PerSampleLoss]:
     if callable(loss):
         return getattr(loss, "__name__", "custom"), loss
     if loss not in LOSSES:
-        raise SymdiscError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable")
+        raise InputError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable")
     return loss, LOSSES[loss]

@@ -30,7 +30,7 @@ import torch
 from torch.func import grad, jacrev, vmap
 
 from symdisc.architecture import Architecture, make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.progress import track
 from symdisc.symmetry.base import orbit_dimension, stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
@@ -153,12 +153,12 @@ def census(
     θ_j is the same at every batch size (seeded by ``seed`` and j); X is drawn per batch size.
     """
     if level not in LEVELS:
-        raise SymdiscError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+        raise InputError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     if points < 1:
-        raise SymdiscError("points must be ≥ 1")
+        raise InputError("points must be ≥ 1")
     batch_sizes = list(batch_sizes or [arch.default_batch_size])
     if any(b < 1 for b in batch_sizes):
-        raise SymdiscError(f"batch sizes must be ≥ 1, got {batch_sizes}")
+        raise InputError(f"batch sizes must be ≥ 1, got {batch_sizes}")
     arch = arch.to(dtype=dtype, device=device)
     p, start = arch.num_params, time.perf_counter()
     thetas = [arch.sample_params(make_generator(seed, 0, j)) for j in range(points)]
@@ -212,7 +212,7 @@ def census(
 def _check_memory(rows: int, p: int, max_gb: float) -> None:
     gb = 8 * rows * p / 2**30
     if gb > max_gb:
-        raise SymdiscError(
+        raise InputError(
             f"census would build a {rows}×{p} Jacobian ({gb:.1f} GiB > {max_gb} GiB): "
             "use smaller batch sizes or raise max_jacobian_gb (--max-gb)"
         )

@@ -9,7 +9,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import ArtefactError
 from symdisc.io import atomic_write
 
 
@@ -19,17 +19,17 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a missing, truncated or corrupted file raises SymdiscError."""
+    """Load a safetensors file; a missing, truncated or corrupted file raises ArtefactError."""
     path = Path(path)
     if not path.is_file():
-        raise SymdiscError(f"missing tensor file {path}")
+        raise ArtefactError(f"missing tensor file {path}")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise SymdiscError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
+        raise ArtefactError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
     for name, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise SymdiscError(f"{path}: tensor {name!r} holds NaN or inf")
+            raise ArtefactError(f"{path}: tensor {name!r} holds NaN or inf")
     return tensors
 
 

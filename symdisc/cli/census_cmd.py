@@ -19,7 +19,7 @@ from symdisc.cli.common import (
     parse_ints,
 )
 from symdisc.devices import resolve_device
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.io import check_writable
 from symdisc.nullspace import DEFAULT_RTOL, census
 
@@ -47,7 +47,7 @@ def census_command(
     "output_gap_decades", "loss_gap_decades", "seconds"}]}
     """
     if plot is not None and not plot.lower().endswith((".png", ".pdf", ".svg")):
-        raise SymdiscError(f"--plot {plot!r}: use a .png, .pdf or .svg file name")
+        raise InputError(f"--plot {plot!r}: use a .png, .pdf or .svg file name")
     if plot is not None:
         check_writable(plot)
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)

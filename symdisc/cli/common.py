@@ -12,7 +12,7 @@ import typer
 
 from symdisc import zoo
 from symdisc.architecture import Architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 ACT = typer.Option(None, "--act", help="activation: linear|relu|leakyrelu|tanh|sigmoid|gelu|softplus|radial")
 DIMS = typer.Option(None, "--dims", help="comma-separated layer widths d_0,…,d_L, e.g. 3,3,1")
@@ -28,38 +28,38 @@ def load_architecture(name: str, **options: Any) -> Architecture:
     if ".py:" not in name:
         return zoo.get(name, **options)
     if any(v is not None for v in options.values()):
-        raise SymdiscError("architecture options (--act, --dims, …) apply to zoo presets, not to FILE.py:FUNC")
+        raise InputError("architecture options (--act, --dims, …) apply to zoo presets, not to FILE.py:FUNC")
     file, func = name.rsplit(":", 1)
     path = Path(file)
     if not path.is_file():
-        raise SymdiscError(f"no such file {file!r}")
+        raise InputError(f"no such file {file!r}")
     spec = importlib.util.spec_from_file_location(f"symdisc_user_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
         factory = getattr(module, func)
     except AttributeError:
-        raise SymdiscError(f"{file} defines no {func!r}") from None
+        raise InputError(f"{file} defines no {func!r}") from None
     except Exception as e:  # noqa: BLE001 - user code
-        raise SymdiscError(f"importing {file} failed: {type(e).__name__}: {e}") from e
+        raise InputError(f"importing {file} failed: {type(e).__name__}: {e}") from e
     try:
         made = factory()
     except Exception as e:  # noqa: BLE001 - user code
-        raise SymdiscError(f"{name}() failed: {type(e).__name__}: {e}") from e
+        raise InputError(f"{name}() failed: {type(e).__name__}: {e}") from e
     if isinstance(made, Architecture):
         return made
     if isinstance(made, tuple) and len(made) == 3:
         return zoo.from_module(*made, name=func)
-    raise SymdiscError(f"{name}() must return an Architecture or (module, sample_batch, loss)")
+    raise InputError(f"{name}() must return an Architecture or (module, sample_batch, loss)")
 
 
 def parse_ints(text: str, what: str) -> list[int]:
     try:
         values = [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
-        raise SymdiscError(f"malformed {what} {text!r}: expected comma-separated integers") from None
+        raise InputError(f"malformed {what} {text!r}: expected comma-separated integers") from None
     if not values or any(v < 1 for v in values):
-        raise SymdiscError(f"malformed {what} {text!r}: expected positive integers")
+        raise InputError(f"malformed {what} {text!r}: expected positive integers")
     return values
 
 

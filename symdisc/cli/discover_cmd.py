@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 def discover_command(
@@ -91,7 +91,7 @@ def export_command(
     from symdisc.discovery.artefact import export, read_card
 
     if to.suffix != ".safetensors":
-        raise SymdiscError(f"--to {to}: use a .safetensors file name")
+        raise InputError(f"--to {to}: use a .safetensors file name")
     card = read_card(directory)
     path = export(directory, to)
     info = {"file": str(path), "bytes": path.stat().st_size, "architecture": card["architecture"]["name"],

@@ -1,4 +1,6 @@
-"""Entry point: ``symdisc`` with subcommands; bad input ends in one line on stderr and exit code 2."""
+"""Entry point: ``symdisc`` with subcommands.  Every error a user can cause ends in one line on stderr
+and an exit code that says which kind (docs/cli.md): 2 bad input or configuration, 3 bad or corrupted
+artefact / file, 4 numerical failure (divergence, non-finite values), 1 internal error, 130 aborted."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from symdisc.cli import zoo_cmd
 from symdisc.cli.census_cmd import census_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
 from symdisc.cli.teleport_cmd import teleport_command
-from symdisc.errors import SymdiscError
+from symdisc.errors import ArtefactError, NumericalError, SymdiscError
 
 app = typer.Typer(
     help="Discover, verify and export parameter-space symmetries of neural networks.",
@@ -27,14 +29,22 @@ app.command("export")(export_command)
 app.command("teleport")(teleport_command)
 
 
+EXIT_CODES = {ArtefactError: 3, NumericalError: 4}  # InputError and any other SymdiscError: 2
+
+
+def exit_code(error: SymdiscError) -> int:
+    """The CLI's exit code for a library error: 2 input, 3 artefact, 4 numerical."""
+    return next((code for cls, code in EXIT_CODES.items() if isinstance(error, cls)), 2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 bad input, 1 internal error)."""
+    """Run the CLI; return the exit code (0 ok, 2 input, 3 artefact, 4 numerical, 1 internal error)."""
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="symdisc", standalone_mode=False)
     except SymdiscError as e:
         print(f"symdisc: error: {e}", file=sys.stderr)
-        return 2
+        return exit_code(e)
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from symdisc.cli.common import JSON, emit_json
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.io import check_writable, json_ready, write_json
 
 SYMMETRY_EXPERIMENTS = ("regression", "digits")  # experiments whose symmetry can be a learned artefact
@@ -87,19 +87,19 @@ def teleport_command(
     from symdisc.teleport.experiments import RUNNERS, RunOptions
 
     if experiment not in RUNNERS:
-        raise SymdiscError(f"unknown teleport experiment {experiment!r}; choose one of {', '.join(RUNNERS)}")
+        raise InputError(f"unknown teleport experiment {experiment!r}; choose one of {', '.join(RUNNERS)}")
     if seeds < 1:
-        raise SymdiscError(f"--seeds must be ≥ 1, got {seeds}")
+        raise InputError(f"--seeds must be ≥ 1, got {seeds}")
     if symmetry != "known":
         if experiment not in SYMMETRY_EXPERIMENTS:
-            raise SymdiscError(f"{experiment} teleports along its own analytic action; --symmetry DIR applies to "
+            raise InputError(f"{experiment} teleports along its own analytic action; --symmetry DIR applies to "
                                f"{', '.join(SYMMETRY_EXPERIMENTS)}")
         if not Path(symmetry).exists():
-            raise SymdiscError(f"--symmetry {symmetry!r}: no such artefact directory or file")
+            raise InputError(f"--symmetry {symmetry!r}: no such artefact directory or file")
     for path, suffix in ((out, ".json"), (plot, ".png")):
         if path is not None:
             if path.suffix.lower() != suffix:
-                raise SymdiscError(f"{path}: expected a {suffix} file name")
+                raise InputError(f"{path}: expected a {suffix} file name")
             check_writable(path)
     opts = RunOptions(optimizer=optimizer, symmetry=symmetry, seeds=seeds, variant=variant,
                       state_policy=state_policy, objective=objective, smoke=smoke)

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 Encoding = Literal["matrix", "orbit"]
 Identity = Literal["hard", "residual", "free"]
@@ -61,13 +61,13 @@ class ActionNet(nn.Module):
     def __init__(self, p: int, data_dim: int, cfg: ActionConfig, generator: torch.Generator | None = None):
         super().__init__()
         if cfg.encoding not in ("matrix", "orbit"):
-            raise SymdiscError(f"unknown action encoding {cfg.encoding!r}; choose matrix or orbit")
+            raise InputError(f"unknown action encoding {cfg.encoding!r}; choose matrix or orbit")
         if cfg.identity not in ("hard", "residual", "free"):
-            raise SymdiscError(f"unknown identity mode {cfg.identity!r}; choose hard, residual or free")
+            raise InputError(f"unknown identity mode {cfg.identity!r}; choose hard, residual or free")
         if cfg.activation not in _ACTS:
-            raise SymdiscError(f"unknown action activation {cfg.activation!r}")
+            raise InputError(f"unknown action activation {cfg.activation!r}")
         if cfg.depth < 1 or cfg.width < 1:
-            raise SymdiscError("the action MLP needs depth ≥ 1 and width ≥ 1")
+            raise InputError("the action MLP needs depth ≥ 1 and width ≥ 1")
         self.p, self.cfg = p, cfg
         self.enc_dim = p * p if cfg.encoding == "matrix" else p
         self.data_dim = data_dim if cfg.use_data else 0

@@ -12,7 +12,7 @@ from symdisc.discovery.objective import with_overrides
 from symdisc.discovery.trainer import Trainer
 from symdisc.discovery.verify import VerifyConfig
 from symdisc.discovery.verify import verify as run_verification
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None = None, preset: str = "default",
@@ -22,11 +22,11 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
     """Train, save the artefact in ``out``, verify it on held-out draws and draw its figures."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise SymdiscError(f"--out {out} is a file")
+        raise InputError(f"--out {out} is a file")
     if not resume and (out / "card.json").exists():
-        raise SymdiscError(f"{out} already holds a discovery run: use --resume or another --out")
+        raise InputError(f"{out} already holds a discovery run: use --resume or another --out")
     if level not in (None, "loss", "output"):
-        raise SymdiscError(f"--level must be loss or output, got {level!r}")
+        raise InputError(f"--level must be loss or output, got {level!r}")
     cfg = preset_config(preset, arch.name, k=k, steps=steps, generator_kind=generator_kind, rank=rank,
                         batch=batch, draws=draws, seed=seed, device=device)
     if level is not None:
@@ -50,7 +50,7 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
 def verify_artefact(source: str | Path, arch: Architecture | None = None, draws: int = 16, seed: int = 0) -> dict:
     """Verify the artefact at ``source``; a run directory's card records the result."""
     if draws < 1:
-        raise SymdiscError("--draws must be ≥ 1")
+        raise InputError("--draws must be ≥ 1")
     sym = load(source, arch=arch)
     report = run_verification(sym, sym.arch, sym.data_shape[0], VerifyConfig(draws=draws, seed=seed))
     if Path(source).is_dir():
@@ -63,8 +63,8 @@ def verify(source: str | Path | LearnedSymmetry, arch: Architecture | None = Non
     """``symdisc.verify``: held-out verification of an artefact (path) or of a loaded LearnedSymmetry."""
     if isinstance(source, LearnedSymmetry):
         if arch is None and getattr(source, "arch", None) is None:
-            raise SymdiscError("pass the architecture the symmetry acts on (arch=…)")
+            raise InputError("pass the architecture the symmetry acts on (arch=…)")
         if source.data_shape is None:
-            raise SymdiscError("the symmetry does not record the batch shape its action takes")
+            raise InputError("the symmetry does not record the batch shape its action takes")
         return run_verification(source, arch or source.arch, source.data_shape[0], VerifyConfig(draws=draws, seed=seed))
     return verify_artefact(source, arch=arch, draws=draws, seed=seed)

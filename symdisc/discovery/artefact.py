@@ -29,7 +29,7 @@ from symdisc.architecture import Architecture
 from symdisc.discovery.action import ActionConfig, ActionNet
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.errors import SymdiscError
+from symdisc.errors import ArtefactError, InputError
 from symdisc.io import write_json
 from symdisc.tensorio import load_tensors, save_tensors
 
@@ -42,7 +42,7 @@ def _versions() -> dict[str, str]:
     import geoopt
     import safetensors
 
-    from symdisc import __version__
+    from symdisc._version import __version__
 
     return {"symdisc": __version__, "torch": torch.__version__, "python": platform.python_version(),
             "geoopt": geoopt.__version__, "safetensors": safetensors.__version__}
@@ -91,24 +91,24 @@ def update_card(directory: str | Path, **fields: Any) -> dict:
 def read_card(directory: str | Path) -> dict:
     path = Path(directory) / CARD
     if not path.is_file():
-        raise SymdiscError(f"{directory} holds no artefact ({CARD} missing)")
+        raise ArtefactError(f"{directory} holds no artefact ({CARD} missing)")
     try:
         card = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SymdiscError(f"{path} is corrupted or truncated: {e}") from None
+        raise ArtefactError(f"{path} is corrupted or truncated: {e}") from None
     _check_card(card, str(path))
     return card
 
 
 def _check_card(card: Any, where: str) -> None:
     if not isinstance(card, dict) or card.get("kind") != KIND:
-        raise SymdiscError(f"{where} is not a symdisc learned-symmetry card")
+        raise ArtefactError(f"{where} is not a symdisc learned-symmetry card")
     if card.get("schema_version") != SCHEMA_VERSION:
-        raise SymdiscError(f"{where}: schema version {card.get('schema_version')} is not supported "
+        raise ArtefactError(f"{where}: schema version {card.get('schema_version')} is not supported "
                            f"(this symdisc reads {SCHEMA_VERSION})")
     for key in ("architecture", "generators", "action"):
         if not isinstance(card.get(key), dict):
-            raise SymdiscError(f"{where}: card lacks {key!r}")
+            raise ArtefactError(f"{where}: card lacks {key!r}")
 
 
 def export(directory: str | Path, target: str | Path) -> Path:
@@ -124,13 +124,13 @@ def _read_export(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # noqa: BLE001 - any parse failure is a corrupted file
-        raise SymdiscError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
+        raise ArtefactError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
     if "symdisc_card" not in meta:
-        raise SymdiscError(f"{path} carries no symdisc card")
+        raise ArtefactError(f"{path} carries no symdisc card")
     try:
         card = json.loads(meta["symdisc_card"])
     except json.JSONDecodeError as e:
-        raise SymdiscError(f"{path}: corrupted card: {e}") from None
+        raise ArtefactError(f"{path}: corrupted card: {e}") from None
     _check_card(card, str(path))
     tensors = load_tensors(path)
     tensors.pop("generators", None)
@@ -142,7 +142,7 @@ def architecture_of(card: dict) -> Architecture:
     spec = dict(card["architecture"].get("spec") or {})
     name = spec.pop("preset", None)
     if name is None:
-        raise SymdiscError(f"this artefact was learned on a user module ({card['architecture']['name']}): "
+        raise InputError(f"this artefact was learned on a user module ({card['architecture']['name']}): "
                            "pass its architecture (Python: load(..., arch=…); CLI: --arch FILE.py:FUNC)")
     return zoo.get(name, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()})
 
@@ -156,15 +156,15 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
         tensors = load_tensors(tensor_path)
         expected = card.get("tensors", {}).get("sha256")
         if expected and hashlib.sha256(tensor_path.read_bytes()).hexdigest() != expected:
-            raise SymdiscError(f"{tensor_path} does not match its card (modified or partially written)")
+            raise ArtefactError(f"{tensor_path} does not match its card (modified or partially written)")
     elif source.is_file():
         card, tensors = _read_export(source)
     else:
-        raise SymdiscError(f"no artefact at {source}")
+        raise ArtefactError(f"no artefact at {source}")
     arch = arch if arch is not None else architecture_of(card)
     a = card["architecture"]
     if arch.layout.hash() != a["layout_hash"]:
-        raise SymdiscError(f"architecture mismatch: the artefact was learned on {a['name']} "
+        raise ArtefactError(f"architecture mismatch: the artefact was learned on {a['name']} "
                            f"(p = {a['num_params']}, layout {a['layout_hash']}), got {arch.name} "
                            f"(p = {arch.num_params}, layout {arch.layout.hash()})")
     g = card["generators"]
@@ -177,7 +177,7 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
         gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
         action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
     except RuntimeError as e:
-        raise SymdiscError(f"{source}: tensors do not fit the card: {str(e).splitlines()[0]}") from None
+        raise ArtefactError(f"{source}: tensors do not fit the card: {str(e).splitlines()[0]}") from None
     dtype = next(iter(tensors.values())).dtype
     gens.to(dtype)
     action.to(dtype)

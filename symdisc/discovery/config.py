@@ -7,7 +7,7 @@ from typing import Any
 
 from symdisc.discovery.action import ActionConfig
 from symdisc.discovery.objective import Weights, resolve_preset
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,15 @@ class DiscoveryConfig:
 
     def validate(self, num_params: int) -> None:
         if self.k < 1:
-            raise SymdiscError(f"--generators must be ≥ 1, got {self.k}")
+            raise InputError(f"--generators must be ≥ 1, got {self.k}")
         if self.k > num_params:
-            raise SymdiscError(f"--generators {self.k} exceeds the number of parameters p = {num_params}")
+            raise InputError(f"--generators {self.k} exceeds the number of parameters p = {num_params}")
         if self.steps < 1 or self.draws < 1:
-            raise SymdiscError("steps and draws must be ≥ 1")
+            raise InputError("steps and draws must be ≥ 1")
         if not 0.0 <= self.warmup_frac < 1.0:
-            raise SymdiscError("warmup_frac must be in [0, 1)")
+            raise InputError("warmup_frac must be in [0, 1)")
         if self.dtype not in ("float32", "float64"):
-            raise SymdiscError(f"dtype must be float32 or float64, got {self.dtype!r}")
+            raise InputError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
 
 def preset_config(preset: str, arch_name: str, **overrides: Any) -> DiscoveryConfig:

@@ -20,7 +20,7 @@ import geoopt
 import torch
 from torch import nn
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 Kind = Literal["free", "lowrank"]
 
@@ -88,13 +88,13 @@ class Generators(nn.Module):
     def __init__(self, p: int, k: int, kind: Kind = "free", rank: int = 1, generator: torch.Generator | None = None):
         super().__init__()
         if k < 1:
-            raise SymdiscError(f"need at least one generator, got k = {k}")
+            raise InputError(f"need at least one generator, got k = {k}")
         if kind not in ("free", "lowrank"):
-            raise SymdiscError(f"unknown generator kind {kind!r}; choose free or lowrank")
+            raise InputError(f"unknown generator kind {kind!r}; choose free or lowrank")
         if k > p:
-            raise SymdiscError(f"k = {k} generators but only p = {p} parameters: at most p fields can be independent")
+            raise InputError(f"k = {k} generators but only p = {p} parameters: at most p fields can be independent")
         if rank < 1:
-            raise SymdiscError(f"low-rank generators need rank ≥ 1, got {rank}")
+            raise InputError(f"low-rank generators need rank ≥ 1, got {rank}")
         self.p, self.k, self.kind, self.rank = p, k, kind, rank
         if kind == "free":
             init = torch.linalg.qr(torch.randn(p * p, k, generator=generator))[0]
@@ -142,7 +142,7 @@ class Generators(nn.Module):
     def exp_matrix(self, c: torch.Tensor) -> torch.Tensor:
         """exp(Σ_k c_k h_k) as a p×p matrix (free mode only)."""
         if self.kind != "free":
-            raise SymdiscError("group-element matrices are only formed for free generators")
+            raise InputError("group-element matrices are only formed for free generators")
         M = torch.einsum("k,kab->ab", c, self.matrices().to(c))
         return torch.linalg.matrix_exp(M)
 

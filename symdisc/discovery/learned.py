@@ -7,7 +7,7 @@ from torch.func import functional_call, jvp, vmap
 
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.generators import Generators
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.base import Level, Symmetry
 
@@ -70,7 +70,7 @@ class LearnedSymmetry(Symmetry):
     def _check(self, theta, X):
         super()._check(theta, X)
         if self.data_dependent and X.numel() != self.action.data_dim:
-            raise SymdiscError(f"{self.name}: the learned action takes a data batch of {self.action.data_dim} "
+            raise InputError(f"{self.name}: the learned action takes a data batch of {self.action.data_dim} "
                                f"numbers, got X of shape {tuple(X.shape)} (use the training batch size)")
 
     def act(self, coeffs, theta, X=None, bound: float | None = None):

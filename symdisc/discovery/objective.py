@@ -32,7 +32,7 @@ from torch.func import jvp, vmap
 
 from symdisc.architecture import Architecture
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.nullspace import loss_jacobian, output_jacobian
 
 EPS = 1e-12
@@ -82,7 +82,7 @@ def resolve_preset(preset: str, arch_name: str) -> tuple[str, Weights]:
     if preset == "faithful":
         preset = FAITHFUL_FOR.get(arch_name, "faithful-6.5.3")
     if preset not in PRESETS:
-        raise SymdiscError(f"unknown preset {preset!r}; choose default, faithful or one of {', '.join(PRESETS)}")
+        raise InputError(f"unknown preset {preset!r}; choose default, faithful or one of {', '.join(PRESETS)}")
     return preset, PRESETS[preset]
 
 

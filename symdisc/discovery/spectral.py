@@ -20,7 +20,7 @@ import torch
 from torch.func import vmap
 
 from symdisc.architecture import Architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.nullspace import loss_jacobian, output_jacobian
 
 MAX_P = 64
@@ -31,7 +31,7 @@ def spectral_generators(arch: Architecture, k: int, theta: torch.Tensor, X: torc
     """The k bottom eigen-generators (k, p, p), unit Frobenius norm, and all eigenvalues (ascending)."""
     p = arch.num_params
     if p > MAX_P:
-        raise SymdiscError(f"spectral initialisation forms p²×p² matrices; p = {p} > {MAX_P}")
+        raise InputError(f"spectral initialisation forms p²×p² matrices; p = {p} > {MAX_P}")
     arch64 = arch.to(dtype=torch.float64)
     theta, X = theta.to(torch.float64), X.to(torch.float64) if X.is_floating_point() else X
     Y = Y.to(torch.float64) if Y.is_floating_point() else Y

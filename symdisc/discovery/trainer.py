@@ -10,7 +10,7 @@ linear start and the pooled invariance; phase 2 trains both.
 Outputs in ``out``: metrics.jsonl (one line per ``log_every`` steps), checkpoint.safetensors +
 checkpoint.json (atomic, every ``checkpoint_every`` steps and at the end) and the artefact
 (symmetry.safetensors + card.json, see artefact.py).  A non-finite loss stops the run with a
-SymdiscError and leaves the last good checkpoint in place.
+NumericalError and leaves the last good checkpoint in place.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import objective
 from symdisc.discovery.spectral import MAX_P, spectral_generators
-from symdisc.errors import SymdiscError
+from symdisc.errors import ArtefactError, InputError, NumericalError, SymdiscError
 from symdisc.io import write_json
 from symdisc.progress import LiveBar
 from symdisc.tensorio import flatten_state, load_tensors, save_tensors, unflatten_state
@@ -96,7 +96,7 @@ class Trainer:
         theta, X, Y = self.arch.sample_draws(cfg.draws, self.batch, gen)
         loss, terms = objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
         if not torch.isfinite(loss):
-            raise SymdiscError(f"non-finite training loss at step {self.step} "
+            raise NumericalError(f"non-finite training loss at step {self.step} "
                                f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())})")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -131,16 +131,16 @@ class Trainer:
     def load_checkpoint(self, out: Path) -> None:
         meta_path = out / "checkpoint.json"
         if not meta_path.is_file():
-            raise SymdiscError(f"--resume: no checkpoint in {out}")
+            raise ArtefactError(f"--resume: no checkpoint in {out}")
         try:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as e:
-            raise SymdiscError(f"{meta_path} is corrupted: {e}") from None
+            raise ArtefactError(f"{meta_path} is corrupted: {e}") from None
         if meta.get("config") != self.cfg.to_dict():
-            raise SymdiscError(f"--resume: the checkpoint in {out} was made with another configuration")
+            raise InputError(f"--resume: the checkpoint in {out} was made with another configuration")
         tensor_path = out / "checkpoint.safetensors"
         if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != meta["tensors_sha256"]:
-            raise SymdiscError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
+            raise ArtefactError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
         tensors = load_tensors(tensor_path)
         self.symmetry.gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
         self.symmetry.action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
@@ -177,7 +177,7 @@ class Trainer:
         except SymdiscError as e:
             kept = "the last good checkpoint is in " + str(out) if (out / "checkpoint.json").exists() \
                 else "no checkpoint was written yet"
-            raise SymdiscError(f"{e}; {kept}") from None
+            raise type(e)(f"{e}; {kept}") from None
         self.save_checkpoint(out)
         summary = {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
                    "final": last}

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch.func import jacfwd, jvp, vmap
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 
 Level = Literal["output", "loss"]
@@ -57,11 +57,11 @@ class Symmetry(ABC):
 
     def _check(self, theta: torch.Tensor, X: torch.Tensor | None) -> None:
         if theta.shape != (self.layout.num_params,):
-            raise SymdiscError(
+            raise InputError(
                 f"{self.name}: θ has shape {tuple(theta.shape)}, expected ({self.layout.num_params},)"
             )
         if self.data_dependent and X is None:
-            raise SymdiscError(f"{self.name} is data-dependent: pass the data batch X")
+            raise InputError(f"{self.name} is data-dependent: pass the data batch X")
 
     def tangents(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """Ξ(θ) ∈ ℝ^{p×k}, column k = ξ_k(θ) = D_g a_X|_{I,θ}(h_k) (forward-mode, exact)."""
@@ -83,7 +83,7 @@ class Symmetry(ABC):
         """The orbit curve γ(t) = a_X(exp(t h), θ) at each t in ``ts``: shape (len(ts), p)."""
         self._check(theta, X)
         if self.num_generators == 0:
-            raise SymdiscError(f"{self.name} is discrete: it has no orbit curves")
+            raise InputError(f"{self.name} is discrete: it has no orbit curves")
         return vmap(lambda t: self.act(t * coeffs, theta, X))(ts)
 
     def sample_element(self, generator: torch.Generator, scale: float = 1.0) -> torch.Tensor:

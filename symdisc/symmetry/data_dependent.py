@@ -32,7 +32,7 @@ from typing import Literal
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.hidden import algebra_basis
@@ -59,9 +59,9 @@ class DataDependentGL(Symmetry):
     ):
         super().__init__(layout)
         if form == "sigma_inverse" and sigma_inv is None:
-            raise SymdiscError("the σ-inverse action needs an activation that is a bijection of ℝ")
+            raise InputError("the σ-inverse action needs an activation that is a bijection of ℝ")
         if form not in ("pinv", "sigma_inverse"):
-            raise SymdiscError(f"unknown data-dependent action form {form!r}")
+            raise InputError(f"unknown data-dependent action form {form!r}")
         self.layer_input, self.w_in, self.w_out, self.b_in = layer_input, w_in, w_out, b_in
         self.sigma, self.sigma_inv, self.form, self.complement = sigma, sigma_inv, form, complement
         self.hidden = layout.shape(w_in)[0]

@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.base import Level, Symmetry
 
@@ -53,9 +53,9 @@ class HiddenSpace:
         for a in attachments:
             shape = layout.shape(a.name)
             if not -len(shape) <= a.axis < len(shape) or shape[a.axis] != dim:
-                raise SymdiscError(f"hidden space of dim {dim}: {a.name} has shape {shape}, axis {a.axis}")
+                raise InputError(f"hidden space of dim {dim}: {a.name} has shape {shape}, axis {a.axis}")
         if not any(a.role == "produces" for a in attachments):
-            raise SymdiscError("a hidden space needs at least one producing tensor")
+            raise InputError("a hidden space needs at least one producing tensor")
         self.layout, self.dim, self.attachments = layout, dim, tuple(attachments)
 
     def transform(self, theta: torch.Tensor, g: torch.Tensor, g_inv_alpha: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ def algebra_basis(kind: Algebra, h: int, dtype: torch.dtype, device) -> torch.Te
         E[k, iu[0], iu[1]] = 1.0
         E[k, iu[1], iu[0]] = -1.0
         return E
-    raise SymdiscError(f"unknown Lie algebra {kind!r}")
+    raise InputError(f"unknown Lie algebra {kind!r}")
 
 
 _ALGEBRA_DIM = {"gl": lambda h: h * h, "so": lambda h: h * (h - 1) // 2, "diag": lambda h: h}
@@ -104,7 +104,7 @@ class MatrixGroupSymmetry(Symmetry):
     ):
         super().__init__(space.layout)
         if alpha != 1.0 and algebra != "diag":
-            raise SymdiscError("a homogeneity degree α ≠ 1 needs the diagonal group")
+            raise InputError("a homogeneity degree α ≠ 1 needs the diagonal group")
         self.space, self.algebra, self.alpha = space, algebra, float(alpha)
         self.name, self.preserves, self.source = name, preserves, source
         self.num_generators = _ALGEBRA_DIM[algebra](space.dim)
@@ -143,7 +143,7 @@ class FiniteGroupSymmetry(Symmetry):
         h = self.space.dim
         element = element.to(device)
         if element.shape != (h,):
-            raise SymdiscError(f"{self.name}: element must have shape ({h},)")
+            raise InputError(f"{self.name}: element must have shape ({h},)")
         if self.kind == "permutation":
             return torch.eye(h, dtype=dtype, device=device)[element.long()]
         return torch.diag(element.to(dtype))

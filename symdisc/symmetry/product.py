@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 
 
@@ -21,12 +21,12 @@ class ProductSymmetry(Symmetry):
 
     def __init__(self, factors: list[Symmetry], name: str | None = None):
         if not factors:
-            raise SymdiscError("a product of symmetries needs at least one factor")
+            raise InputError("a product of symmetries needs at least one factor")
         layout = factors[0].layout
         if any(f.layout != layout for f in factors):
-            raise SymdiscError("the factors of a product act on different parameter layouts")
+            raise InputError("the factors of a product act on different parameter layouts")
         if any(f.discrete for f in factors):
-            raise SymdiscError("a product takes continuous symmetries only")
+            raise InputError("a product takes continuous symmetries only")
         super().__init__(layout)
         self.factors = list(factors)
         self.num_generators = sum(f.num_generators for f in factors)
@@ -36,7 +36,7 @@ class ProductSymmetry(Symmetry):
 
     def split(self, coeffs: torch.Tensor) -> list[torch.Tensor]:
         if coeffs.shape[-1] != self.num_generators:
-            raise SymdiscError(f"{self.name}: expected {self.num_generators} coefficients, got {coeffs.shape[-1]}")
+            raise InputError(f"{self.name}: expected {self.num_generators} coefficients, got {coeffs.shape[-1]}")
         return list(torch.split(coeffs, [f.num_generators for f in self.factors], dim=-1))
 
     def act(self, coeffs, theta, X=None):
@@ -61,6 +61,6 @@ def hidden_layers_gl(arch, form: str = "pinv") -> ProductSymmetry:
     (``pinv`` = action 2, D eq. 4.16; ``sigma_inverse`` = action 1, D eq. 4.13), bottom to top."""
     factors = [s for s in arch.known_symmetries() if s.data_dependent and s.describe().get("form") == form]
     if not factors:
-        raise SymdiscError(f"{arch.name} has no data-dependent GL action of form {form!r} "
+        raise InputError(f"{arch.name} has no data-dependent GL action of form {form!r} "
                            "(needs an MLP with a pointwise activation; sigma_inverse also a bijective one)")
     return ProductSymmetry(factors, name=f"GL[{form}] of all hidden layers")

@@ -32,7 +32,7 @@ from torch.func import grad, vmap
 from symdisc import data as datasets
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.progress import track
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.product import hidden_layers_gl
@@ -149,15 +149,15 @@ def run_correlation(dataset: str = "digits", n_models: int = 100, epochs: int = 
     """Table 1's protocol on a substitute data set (``digits`` or ``synthetic``); returns per-model
     values, the correlations with validation loss and the setup."""
     if dataset not in SETUPS:
-        raise SymdiscError(f"unknown data set {dataset!r}; choose one of {', '.join(SETUPS)}")
+        raise InputError(f"unknown data set {dataset!r}; choose one of {', '.join(SETUPS)}")
     if n_models < 3:
-        raise SymdiscError(f"a correlation needs at least 3 models, got {n_models}")
+        raise InputError(f"a correlation needs at least 3 models, got {n_models}")
     setup = SETUPS[dataset]
     dims, lr = dims or setup.dims, lr if lr is not None else setup.lr
     split = setup.loader().to(dtype=dtype, device=device)
     arch = study_architecture(dims, dtype, device)
     if arch.layout.shape("W1")[1] != split.num_features:
-        raise SymdiscError(f"dims {dims} do not match the {split.num_features} features of {dataset}")
+        raise InputError(f"dims {dims} do not match the {split.num_features} features of {dataset}")
     timings = {}
     t0 = time.perf_counter()
     thetas = torch.stack([arch.sample_params(make_generator(seed, STREAM_INIT, i)) for i in range(n_models)])

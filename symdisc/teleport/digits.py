@@ -34,7 +34,7 @@ from torch.func import grad
 from symdisc import data as datasets
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError, SymdiscError
 from symdisc.io import json_ready, write_json
 from symdisc.progress import track
 from symdisc.symmetry.base import Symmetry
@@ -117,7 +117,7 @@ def _random_batches(split: datasets.Split, size: int, generator: torch.Generator
     """A callable drawing one random training mini-batch of ``size`` (without replacement) per call."""
     n = split.X_train.shape[0]
     if size > n:
-        raise SymdiscError(f"teleport batch of {size} exceeds the {n} training samples")
+        raise InputError(f"teleport batch of {size} exceeds the {n} training samples")
 
     def draw():
         idx = torch.randperm(n, generator=generator)[:size].to(split.X_train.device)
@@ -266,7 +266,7 @@ def run_digits(
     if not isinstance(optimizers, dict):
         unknown = [n for n in optimizers if n not in PAPER_OPTIMIZERS]
         if unknown:
-            raise SymdiscError(f"unknown optimizer(s) {', '.join(unknown)}; choose from {', '.join(PAPER_OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer(s) {', '.join(unknown)}; choose from {', '.join(PAPER_OPTIMIZERS)}")
     specs = dict(optimizers) if isinstance(optimizers, dict) else {n: PAPER_OPTIMIZERS[n] for n in optimizers}
     if smoke:
         epochs = min(epochs, 2)
@@ -276,13 +276,13 @@ def run_digits(
     arch = mlp(dims, dtype, device)
     split = datasets.digits(dtype=dtype).to(device=device)
     if split.num_features != arch.layout.shape("W1")[1]:
-        raise SymdiscError(f"dims {dims} must start with the 64 digit features")
+        raise InputError(f"dims {dims} must start with the 64 digit features")
     symmetry = symmetry if symmetry is not None else hidden_layers_gl(arch, "pinv")
     if symmetry.layout != arch.layout:
-        raise SymdiscError(f"{symmetry.name} acts on another parameter layout than the {dims} MLP")
+        raise InputError(f"{symmetry.name} acts on another parameter layout than the {dims} MLP")
     if teleport is not None and teleport.config.objective == "adagrad" and any(s.cls != "Adagrad"
                                                                                for s in specs.values()):
-        raise SymdiscError("the adagrad teleport objective needs torch.optim.Adagrad")
+        raise InputError("the adagrad teleport objective needs torch.optim.Adagrad")
     jobs = [(n, s, arm) for n in specs for s in seeds for arm in _arms(specs[n], teleport, adagrad_arm)]
     runs = []
     for name, seed, objective in track(jobs, "digits teleport runs", enabled=progress):

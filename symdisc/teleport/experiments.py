@@ -29,7 +29,7 @@ import torch
 from torch.func import grad
 
 from symdisc.architecture import make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.product import hidden_layers_gl
 from symdisc.teleport.optimizer import TeleportOptimizer
@@ -71,7 +71,7 @@ def train_flat(theta0: torch.Tensor, loss: Callable[[torch.Tensor], torch.Tensor
 
     Returns losses[t] = L(θ_t) and grad_norm_sq[t] (t = 0..steps), the teleport events and seconds."""
     if optimizer not in OPTIMIZERS:
-        raise SymdiscError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise InputError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     theta = theta0.detach().clone().requires_grad_(True)
     inner = OPTIMIZERS[optimizer]([theta], lr)
     opt = inner
@@ -178,7 +178,7 @@ def regression_config(optimizer: str, variant: str, objective: str = "grad_norm"
                               monotone=False)
     if variant == "symdisc":
         return TeleportConfig(objective=objective, steps=steps, lr=lr, max_step=SYMDISC_MAX_STEP)
-    raise SymdiscError(f"unknown variant {variant!r}; choose symdisc or faithful")
+    raise InputError(f"unknown variant {variant!r}; choose symdisc or faithful")
 
 
 def steps_to_reach(losses: list[float], target: float) -> int | None:
@@ -193,7 +193,7 @@ def run_regression(opts: RunOptions) -> dict:
     results = {}
     for name in optimizers:
         if name not in REGRESSION_LR:
-            raise SymdiscError(f"the regression runs {', '.join(REGRESSION_LR)}; got {name!r}")
+            raise InputError(f"the regression runs {', '.join(REGRESSION_LR)}; got {name!r}")
         config = regression_config(name, opts.variant, opts.objective)
         per_seed = []
         for seed in seeds:
@@ -240,7 +240,7 @@ def run_digits_cli(opts: RunOptions) -> dict:
     names = [opts.optimizer] if opts.optimizer else list(E12_OPTIMIZERS)
     unknown = [n for n in names if n not in E12_OPTIMIZERS]
     if unknown:
-        raise SymdiscError(f"digits runs {', '.join(E12_OPTIMIZERS)}; got {unknown[0]!r}")
+        raise InputError(f"digits runs {', '.join(E12_OPTIMIZERS)}; got {unknown[0]!r}")
     symmetry = None
     if opts.symmetry != "known":
         from symdisc.discovery.artefact import load
@@ -265,7 +265,7 @@ def run_schedules_cli(opts: RunOptions) -> dict:
     from symdisc.teleport.schedules import run_schedules
 
     if opts.optimizer not in (None, "sgd"):
-        raise SymdiscError(f"schedules (E6) trains with SGD only (D §4.6.3); got --optimizer {opts.optimizer}")
+        raise InputError(f"schedules (E6) trains with SGD only (D §4.6.3); got --optimizer {opts.optimizer}")
     result = run_schedules(seeds=range(1 if opts.smoke else opts.seeds), device=opts.device, smoke=opts.smoke)
     return {"experiment": "schedules", "source": "D §4.6.3 (E6) on scikit-learn digits, a substitute for MNIST",
             **result}

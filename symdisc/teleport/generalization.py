@@ -33,7 +33,7 @@ import torch
 
 from symdisc import data as datasets
 from symdisc.architecture import Architecture, make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.progress import track
 from symdisc.symmetry import hidden_layers_gl
 from symdisc.symmetry.base import Symmetry
@@ -59,7 +59,7 @@ def teleport_batches(split: datasets.Split, count: int, size: int, generator: to
     """``count`` batches of ``size`` distinct random training samples (resampled for each batch)."""
     n = split.X_train.shape[0]
     if size > n:
-        raise SymdiscError(f"teleport batch {size} exceeds the {n} training samples")
+        raise InputError(f"teleport batch {size} exceeds the {n} training samples")
     out = []
     for _ in range(count):
         rows = torch.randperm(n, generator=generator)[:size].to(split.X_train.device)
@@ -177,15 +177,15 @@ def run_teleport_generalization(dataset: str = "synthetic", seeds: int = 5, epoc
     """E9 on ``synthetic`` (the CIFAR-10 substitute) or ``digits``; returns per-seed curves and a summary."""
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
-        raise SymdiscError(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
+        raise InputError(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     if not 0 < teleport_epoch < epochs:
-        raise SymdiscError(f"teleport_epoch must lie in (0, {epochs}), got {teleport_epoch}")
+        raise InputError(f"teleport_epoch must lie in (0, {epochs}), got {teleport_epoch}")
     if dataset == "synthetic":
         split = datasets.synthetic(n_samples=n_samples, n_features=n_features)
     elif dataset == "digits":
         split = datasets.digits()
     else:
-        raise SymdiscError(f"unknown data set {dataset!r}; choose synthetic or digits")
+        raise InputError(f"unknown data set {dataset!r}; choose synthetic or digits")
     split = split.to(dtype=dtype, device=device)
     arch = study_architecture(dims, dtype, device)
     symmetry = hidden_layers_gl(arch.to(dtype=torch.float64), action_form)

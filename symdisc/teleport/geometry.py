@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 
 PAPER_DISPLACEMENTS = tuple(round(0.001 + 0.01 * i, 3) for i in range(20))  # 0.001, 0.011, …, 0.191
@@ -43,7 +43,7 @@ def sharpness(
     pure function of θ: it is vmapped over the |T|·|D| perturbed points, ``chunk_size`` at a time
     (each point θ + t d is formed inside the map, so memory is chunk_size·p, not |T||D|·p)."""
     if variant not in ("raw", "delta"):
-        raise SymdiscError(f"unknown sharpness variant {variant!r}; choose raw or delta")
+        raise InputError(f"unknown sharpness variant {variant!r}; choose raw or delta")
     t = torch.as_tensor(displacements, dtype=theta.dtype, device=theta.device)
     D = directions.to(theta)
     ti, di = torch.meshgrid(torch.arange(len(t)), torch.arange(len(D)), indexing="ij")
@@ -84,7 +84,7 @@ def orbit_curvature(symmetry: Symmetry, theta: torch.Tensor, coeffs: torch.Tenso
                     X: torch.Tensor | None = None) -> torch.Tensor:
     """κ at t = 0 of γ(t) = a_X(exp(t Σ c_k h_k), θ); differentiable in θ (third derivatives for ψ-teleports)."""
     if symmetry.discrete:
-        raise SymdiscError(f"{symmetry.name} is discrete: it has no orbit curves")
+        raise InputError(f"{symmetry.name} is discrete: it has no orbit curves")
     c = coeffs.to(theta)
     return curve_curvature(lambda t: symmetry.act(t * c, theta, X), 0.0, theta.dtype, theta.device)
 

@@ -30,7 +30,7 @@ from torch.func import grad, vmap
 
 from symdisc import zoo
 from symdisc.architecture import make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError, NumericalError
 from symdisc.progress import track
 from symdisc.teleport.routine import move
 
@@ -77,18 +77,18 @@ class MetaConfig:
 
     def validate(self) -> None:
         if self.steps < 1 or self.unroll < 1 or self.hidden < 1 or self.batch < 1 or self.test_trajectories < 1:
-            raise SymdiscError("steps, unroll, hidden, batch and test_trajectories must be ≥ 1")
+            raise InputError("steps, unroll, hidden, batch and test_trajectories must be ≥ 1")
         unknown = set(dict(self.trajectories)) - set(KINDS[1:])
         if unknown:
-            raise SymdiscError(f"trajectories name unknown learners {sorted(unknown)}; choose from {KINDS[1:]}")
+            raise InputError(f"trajectories name unknown learners {sorted(unknown)}; choose from {KINDS[1:]}")
         if self.t_scale <= 0 or self.lr_range < 1:
-            raise SymdiscError("t_scale must be > 0 and lr_range ≥ 1")
+            raise InputError("t_scale must be > 0 and lr_range ≥ 1")
         choices = {"init": ("uniform", "gaussian"), "loss": ("half_squared", "squared", "norm"),
                    "form": ("sigma_inverse", "pinv"), "parameterisation": ("exp", "first_order"),
                    "t_norm": ("ball", "sphere"), "meta_loss": ("log", "sum"), "train_dtype": ("float32", "float64")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise SymdiscError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise InputError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -115,11 +115,11 @@ class Task:
         self.arch = zoo.get("mlp", dims=config.dims, act="leakyrelu", data=data).to(dtype=dtype, device=device)
         self.dims = self.arch.spec["dims"]
         if len(self.dims) != 3:
-            raise SymdiscError(f"E13 is a two-layer network: dims must have 3 widths, got {config.dims!r}")
+            raise InputError(f"E13 is a two-layer network: dims must have 3 widths, got {config.dims!r}")
         forms = [s for s in self.arch.known_symmetries()
                  if s.data_dependent and s.describe().get("form") == config.form]
         if not forms:
-            raise SymdiscError(f"the zoo offers no data-dependent GL action of form {config.form!r}")
+            raise InputError(f"the zoo offers no data-dependent GL action of form {config.form!r}")
         self.symmetry = forms[0]
         self.num_params, self.num_generators = self.arch.num_params, self.symmetry.num_generators
         self.entries = config.samples * self.dims[-1]  # batch_loss is a mean over these
@@ -289,7 +289,7 @@ def largest_stable_lr(task: Task, problems, steps: int, grid=LR_GRID) -> float:
         else:
             if (task.losses(theta, X, Y) < start).all():
                 return lr
-    raise SymdiscError("GD diverges for every lr on the grid")
+    raise NumericalError("GD diverges for every lr on the grid")
 
 
 def _stats(x: torch.Tensor) -> dict:
@@ -342,5 +342,5 @@ def run_meta(config: MetaConfig, seed: int = 0, device: str | torch.device = "cp
 
 def preset(name: str, **overrides) -> MetaConfig:
     if name not in PRESETS:
-        raise SymdiscError(f"unknown E13 preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise InputError(f"unknown E13 preset {name!r}; choose one of {', '.join(PRESETS)}")
     return replace(PRESETS[name], **overrides)

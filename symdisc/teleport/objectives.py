@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import grad
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport import geometry
 
@@ -67,7 +67,7 @@ def make_objective(name: str, loss_fn: LossFn, symmetry: Symmetry, theta: torch.
         return grad_norm(loss_fn)
     if name == "adagrad":
         if accumulator is None:
-            raise SymdiscError("the adagrad objective needs the AdaGrad accumulator (use it with torch.optim.Adagrad)")
+            raise InputError("the adagrad objective needs the AdaGrad accumulator (use it with torch.optim.Adagrad)")
         return adagrad_norm(loss_fn, accumulator, spec.adagrad_eps)
     if name == "sharpness":
         D = geometry.random_directions(spec.sharpness_directions, theta.shape[0], generator, theta.dtype,
@@ -76,4 +76,4 @@ def make_objective(name: str, loss_fn: LossFn, symmetry: Symmetry, theta: torch.
     if name == "curvature":
         C = geometry.random_algebra_elements(symmetry, spec.curvature_curves, generator)
         return curvature_objective(symmetry, C, X)
-    raise SymdiscError(f"unknown teleport objective {name!r}; choose one of {', '.join(NAMES)}")
+    raise InputError(f"unknown teleport objective {name!r}; choose one of {', '.join(NAMES)}")

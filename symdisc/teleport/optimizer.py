@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError, NumericalError
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport.routine import TeleportConfig, TeleportResult, teleport
 
@@ -48,7 +48,7 @@ def _bind_params(symmetry: Symmetry, model: nn.Module | None, params) -> list[to
         named = dict(model.named_parameters())
         missing = [n for n in layout.names if n not in named]
         if missing:
-            raise SymdiscError(f"{symmetry.name} acts on parameters {', '.join(missing)} that the model does not "
+            raise InputError(f"{symmetry.name} acts on parameters {', '.join(missing)} that the model does not "
                                f"have (model: {', '.join(named) or 'none'}): the symmetry belongs to another model")
         tensors = [named[n] for n in layout.names]
     else:
@@ -57,7 +57,7 @@ def _bind_params(symmetry: Symmetry, model: nn.Module | None, params) -> list[to
         return tensors  # one flat θ
     shapes = [tuple(t.shape) for t in tensors]
     if shapes != list(layout.shapes):
-        raise SymdiscError(f"{symmetry.name} acts on a layout of shapes {list(layout.shapes)}, the parameters have "
+        raise InputError(f"{symmetry.name} acts on a layout of shapes {list(layout.shapes)}, the parameters have "
                            f"{shapes}: the symmetry does not match this model")
     return tensors
 
@@ -83,19 +83,19 @@ class TeleportOptimizer:
         generator: torch.Generator | None = None,
     ):
         if state_policy not in ("transform", "keep", "reset"):
-            raise SymdiscError(f"unknown state policy {state_policy!r}; choose transform, keep or reset")
+            raise InputError(f"unknown state policy {state_policy!r}; choose transform, keep or reset")
         if model is None and params is None:
-            raise SymdiscError("pass the model (nn.Module) or the parameter tensors θ is made of")
+            raise InputError("pass the model (nn.Module) or the parameter tensors θ is made of")
         if loss_fn is None and (model is None or criterion is None):
-            raise SymdiscError("pass loss_fn(θ, batch), or a model and a criterion(outputs, targets)")
+            raise InputError("pass loss_fn(θ, batch), or a model and a criterion(outputs, targets)")
         if teleport_batches < 1:
-            raise SymdiscError(f"teleport_batches must be ≥ 1, got {teleport_batches}")
+            raise InputError(f"teleport_batches must be ≥ 1, got {teleport_batches}")
         config.validate()
         self.optimizer, self.symmetry, self.config, self.state_policy = optimizer, symmetry, config, state_policy
         self.tensors = _bind_params(symmetry, model, params)
         in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
         if any(id(t) not in in_optimizer for t in self.tensors):
-            raise SymdiscError("some parameters the symmetry acts on are not in the optimizer's param_groups")
+            raise InputError("some parameters the symmetry acts on are not in the optimizer's param_groups")
         self.model, self.criterion = model, criterion
         self.loss_fn = loss_fn or self._module_loss
         self.batches, self.teleport_batches = batches, teleport_batches
@@ -158,7 +158,7 @@ class TeleportOptimizer:
         X = self.inputs(batch) if (batch is not None and self.symmetry.data_dependent) else None
         accumulator = self._moment("sum") if self.config.objective == "adagrad" else None
         if self.config.objective == "adagrad" and accumulator is None:
-            raise SymdiscError("the adagrad objective needs the accumulator 'sum' of torch.optim.Adagrad, "
+            raise InputError("the adagrad objective needs the accumulator 'sum' of torch.optim.Adagrad, "
                                f"which {type(self.optimizer).__name__} does not keep")
         result = teleport(self.symmetry, theta, lambda th: self.loss_fn(th, batch), X, self.config,
                           generator=self.generator, accumulator=accumulator)
@@ -189,6 +189,6 @@ class TeleportOptimizer:
             new = result.transport_covector(m.to(result.theta)) if self.state_policy == "transform" else \
                 torch.zeros_like(m)
             if not torch.isfinite(new).all():
-                raise SymdiscError(f"transporting the optimizer's {key} gave non-finite values; state unchanged")
+                raise NumericalError(f"transporting the optimizer's {key} gave non-finite values; state unchanged")
             out[key] = self._split(new.to(m))
         return out

@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch.func import grad, jacfwd, vjp
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError, NumericalError
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport.guard import LossGuard
 from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
@@ -63,11 +63,11 @@ class TeleportConfig:
 
     def validate(self) -> None:
         if self.steps < 0 or self.lr <= 0 or not math.isfinite(self.lr):
-            raise SymdiscError(f"teleport needs steps ≥ 0 and a finite lr > 0 (got steps={self.steps}, lr={self.lr})")
+            raise InputError(f"teleport needs steps ≥ 0 and a finite lr > 0 (got steps={self.steps}, lr={self.lr})")
         if self.max_step is not None and not self.max_step > 0:
-            raise SymdiscError(f"max_step must be > 0, got {self.max_step}")
+            raise InputError(f"max_step must be > 0, got {self.max_step}")
         if self.parameterisation not in ("exp", "first_order"):
-            raise SymdiscError(f"unknown parameterisation {self.parameterisation!r}; choose exp or first_order")
+            raise InputError(f"unknown parameterisation {self.parameterisation!r}; choose exp or first_order")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,10 +110,10 @@ class TeleportResult:
             step = lambda th, c=c: move(self.symmetry, self.parameterisation, c, th, self.X)
             y = _richardson(step, before, v.to(before), max_iter=30) if method in ("auto", "iterative") else None
             if y is None and method == "iterative":
-                raise SymdiscError("transporting a covector: the iteration did not converge (use method='solve')")
+                raise NumericalError("transporting a covector: the iteration did not converge (use method='solve')")
             if y is None:
                 if v.numel() > DENSE_LIMIT:
-                    raise SymdiscError(f"transporting a covector: the iteration did not converge and p = "
+                    raise NumericalError(f"transporting a covector: the iteration did not converge and p = "
                                        f"{v.numel()} > {DENSE_LIMIT} is too large for a dense solve")
                 J = jacfwd(step)(before)
                 y = torch.linalg.solve(J.T, v.to(J))
@@ -183,11 +183,11 @@ def teleport(
     ``loss_fn`` (θ ↦ batch loss on the teleport batch, whose inputs are X) stays within the guard."""
     config.validate()
     if theta.shape != (symmetry.layout.num_params,):
-        raise SymdiscError(f"{symmetry.name} acts on {symmetry.layout.num_params} parameters; "
+        raise InputError(f"{symmetry.name} acts on {symmetry.layout.num_params} parameters; "
                            f"θ has shape {tuple(theta.shape)} (does the symmetry belong to this model?)")
     X = X if symmetry.data_dependent else None
     if symmetry.data_dependent and X is None:
-        raise SymdiscError(f"{symmetry.name} is data-dependent: pass the teleport batch's inputs X")
+        raise InputError(f"{symmetry.name} is data-dependent: pass the teleport batch's inputs X")
     theta = theta.detach()
     generator = generator or torch.Generator().manual_seed(0)
     if objective is None:
@@ -199,7 +199,7 @@ def teleport(
     loss0 = float(loss_fn(theta))
     obj0 = float(objective(theta))
     if not (math.isfinite(loss0) and math.isfinite(obj0)):
-        raise SymdiscError(f"teleport: non-finite loss or objective at the start (L = {loss0}, J = {obj0})")
+        raise NumericalError(f"teleport: non-finite loss or objective at the start (L = {loss0}, J = {obj0})")
     result = TeleportResult(theta, loss0, loss0, obj0, obj0, [], exactness, symmetry=symmetry, X=X,
                             parameterisation=config.parameterisation)
     sign = 1.0 if config.maximize else -1.0
@@ -213,7 +213,7 @@ def teleport(
         g = grad(lambda c, th=current: objective(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
         drift = grad(lambda c, th=current: loss_fn(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
-            raise SymdiscError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
+            raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
         # tolerance (for exact symmetries `drift` is rounding noise, and in 1-D the projection would remove g)
         real = abs(float(drift @ g)) * config.lr > config.guard.tolerance(loss0)

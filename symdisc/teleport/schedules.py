@@ -24,7 +24,7 @@ from dataclasses import asdict, replace
 import torch
 
 from symdisc import data as datasets
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.progress import track
 from symdisc.symmetry.product import hidden_layers_gl
 from symdisc.teleport.digits import OptimizerSpec, TeleportPlan, mlp, summarize, train_one
@@ -80,7 +80,7 @@ def run_schedules(families: Iterable[str] = FAMILIES, seeds: Iterable[int] = ran
     families, seeds = list(families), list(seeds)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise SymdiscError(f"unknown E6 famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
+        raise InputError(f"unknown E6 famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
                            f"choose from {', '.join(FAMILIES)}")
     base = replace(BASE, config=replace(BASE.config, steps=3)) if smoke else BASE
     epochs = min(epochs, 2) if smoke else epochs

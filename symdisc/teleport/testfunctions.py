@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.conjugated import ConjugatedRotation
 
@@ -57,7 +57,7 @@ def rosenbrock() -> TestFunction:
 
 def ellipse(a: float = 9.0) -> TestFunction:
     if a <= 0:
-        raise SymdiscError(f"the ellipse needs a > 0, got {a}")
+        raise InputError(f"the ellipse needs a > 0, got {a}")
     r = a**0.5
     phi = lambda x: torch.stack([x[0], r * x[1]])
     phi_inv = lambda u: torch.stack([u[0], u[1] / r])
@@ -69,10 +69,10 @@ def quadratic(A: torch.Tensor, start: torch.Tensor | None = None) -> TestFunctio
     """L(w) = wᵀAw with A symmetric positive definite; O(n) acts through A^{1/2} (D eq. 4.33-4.34)."""
     A = torch.as_tensor(A, dtype=torch.float64)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or not torch.allclose(A, A.T):
-        raise SymdiscError("the quadratic needs a symmetric square matrix A")
+        raise InputError("the quadratic needs a symmetric square matrix A")
     evals, evecs = torch.linalg.eigh(A)
     if evals.min() <= 0:
-        raise SymdiscError(f"the quadratic needs A positive definite (smallest eigenvalue {evals.min():.3g})")
+        raise InputError(f"the quadratic needs A positive definite (smallest eigenvalue {evals.min():.3g})")
     root = evecs @ torch.diag(evals.sqrt()) @ evecs.T
     root_inv = evecs @ torch.diag(evals.rsqrt()) @ evecs.T
     n = A.shape[0]

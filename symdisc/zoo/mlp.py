@@ -13,7 +13,7 @@ import torch
 
 from symdisc.activations import Activation, get_activation
 from symdisc.architecture import Architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.losses import resolve_loss
 from symdisc.symmetry.base import Symmetry
@@ -29,11 +29,11 @@ def parse_dims(dims: str | Sequence[int]) -> tuple[int, ...]:
         try:
             out = tuple(int(x) for x in dims.replace(" ", "").split(","))
         except ValueError:
-            raise SymdiscError(f"malformed --dims {dims!r}: expected comma-separated integers like 3,3,1") from None
+            raise InputError(f"malformed --dims {dims!r}: expected comma-separated integers like 3,3,1") from None
     else:
         out = tuple(int(x) for x in dims)
     if len(out) < 2 or any(d < 1 for d in out):
-        raise SymdiscError(f"malformed --dims {dims!r}: need ≥ 2 positive widths (input,…,output)")
+        raise InputError(f"malformed --dims {dims!r}: need ≥ 2 positive widths (input,…,output)")
     return out
 
 
@@ -142,13 +142,13 @@ def build_mlp(
     dims_t, activation = parse_dims(dims), get_activation(act)
     loss_name, loss_fn = resolve_loss(loss)
     if skip and not any(dims_t[j] == dims_t[j - 1] for j in range(2, len(dims_t) - 1)):
-        raise SymdiscError(f"skip connections need two consecutive equal hidden widths, got dims {dims_t}")
+        raise InputError(f"skip connections need two consecutive equal hidden widths, got dims {dims_t}")
     s = MLPStructure(dims_t, activation, bias, skip)
     classes = dims_t[-1] if loss_name == "cross_entropy" else None
     if data not in ("gaussian", "uniform"):
-        raise SymdiscError(f"unknown data distribution {data!r}; choose gaussian or uniform")
+        raise InputError(f"unknown data distribution {data!r}; choose gaussian or uniform")
     if data == "uniform" and classes is not None:
-        raise SymdiscError("uniform data is for regression (mse) only")
+        raise InputError("uniform data is for regression (mse) only")
     uniform = data == "uniform"
     return Architecture(
         name=name,

@@ -18,7 +18,7 @@ from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_
 
 from symdisc.architecture import Architecture, ParamSampler, make_generator
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError, SymdiscError
 from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss, resolve_loss
 from symdisc.zoo.init import fan_in_sampler
@@ -50,11 +50,11 @@ def from_module(
     The module is checked once on a sample batch; a forward that fails raises SymdiscError.
     """
     if not isinstance(module, nn.Module):
-        raise SymdiscError(f"from_module needs a torch.nn.Module, got {type(module).__name__}")
+        raise InputError(f"from_module needs a torch.nn.Module, got {type(module).__name__}")
     loss_name, loss_fn = resolve_loss(loss)
     layout = ParamLayout.of_module(module)
     if not layout.names:
-        raise SymdiscError(f"{type(module).__name__} has no trainable parameters")
+        raise InputError(f"{type(module).__name__} has no trainable parameters")
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
     base = copy.deepcopy(module)
     frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
@@ -100,12 +100,12 @@ def _smoke_check(arch: Architecture, theta: torch.Tensor) -> None:
     except SymdiscError:
         raise
     except Exception as e:  # noqa: BLE001 - user code
-        raise SymdiscError(f"{arch.name}: sample_batch failed: {type(e).__name__}: {e}") from e
+        raise InputError(f"{arch.name}: sample_batch failed: {type(e).__name__}: {e}") from e
     try:
         losses = arch.per_sample_loss(theta, X, Y)
     except Exception as e:  # noqa: BLE001 - user code
-        raise SymdiscError(f"{arch.name}: module forward/loss failed on a sample batch: {type(e).__name__}: {e}") from e
+        raise InputError(f"{arch.name}: module forward/loss failed on a sample batch: {type(e).__name__}: {e}") from e
     if losses.shape != (2,):
-        raise SymdiscError(f"{arch.name}: per-sample loss has shape {tuple(losses.shape)}, expected (batch,)")
+        raise InputError(f"{arch.name}: per-sample loss has shape {tuple(losses.shape)}, expected (batch,)")
     if not torch.isfinite(losses).all():
-        raise SymdiscError(f"{arch.name}: loss is not finite on a sample batch")
+        raise InputError(f"{arch.name}: loss is not finite on a sample batch")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from symdisc.architecture import Architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def preset(name: str) -> Preset:
     try:
         return _PRESETS[name]
     except KeyError:
-        raise SymdiscError(f"unknown architecture {name!r}; known: {', '.join(_PRESETS)}") from None
+        raise InputError(f"unknown architecture {name!r}; known: {', '.join(_PRESETS)}") from None
 
 
 def get(name: str, **options) -> Architecture:
@@ -47,7 +47,7 @@ def get(name: str, **options) -> Architecture:
     given = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(given) - set(p.options()))
     if unknown:
-        raise SymdiscError(
+        raise InputError(
             f"architecture {name!r} takes no option {', '.join(unknown)} (takes: {', '.join(p.options())})"
         )
     return p.builder(name=name, **{**p.defaults, **given})

@@ -16,7 +16,7 @@ import math
 import torch
 
 from symdisc.architecture import Architecture
-from symdisc.errors import SymdiscError
+from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.losses import resolve_loss
 from symdisc.symmetry.base import Symmetry
@@ -66,12 +66,12 @@ def build_tiny_transformer(
 ) -> Architecture:
     """One-head attention block with a linear FFN and residual (dissertation §6.5.5, fig. 6.7)."""
     if variant not in VARIANTS:
-        raise SymdiscError(f"unknown tiny-transformer variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        raise InputError(f"unknown tiny-transformer variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if min(seq_len, d_model, d_ff) < 1:
-        raise SymdiscError("seq_len, d_model and d_ff must be ≥ 1")
+        raise InputError("seq_len, d_model and d_ff must be ≥ 1")
     loss_name, loss_fn = resolve_loss(loss)
     if loss_name != "mse":
-        raise SymdiscError("tiny-transformer regresses a B×T×d target: use the mse loss")
+        raise InputError("tiny-transformer regresses a B×T×d target: use the mse loss")
     layout = _layout(d_model, d_ff, variant)
     scale = 1.0 / math.sqrt(d_model)
 
