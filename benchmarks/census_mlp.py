@@ -62,7 +62,8 @@ def measure(task: dict) -> dict:
 
     import symdisc
     from symdisc.architecture import make_generator
-    from symdisc.nullspace import DEFAULT_RTOL, loss_jacobian, null_dimension, output_jacobian
+    from symdisc.jacobians import loss_jacobian, output_jacobian
+    from symdisc.linalg import DEFAULT_RTOL, null_dimension
 
     if task["threads"]:
         torch.set_num_threads(task["threads"])

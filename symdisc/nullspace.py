@@ -20,73 +20,22 @@ a full census of a p-parameter model costs ≈ 8p² bytes (see docs/census.md fo
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch.func import grad, jacrev, vmap
 
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
+from symdisc.jacobians import loss_jacobian, output_jacobian
+from symdisc.linalg import DEFAULT_RTOL, null_dimension
 from symdisc.progress import track
 from symdisc.symmetry.base import orbit_dimension, stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
 
-DEFAULT_RTOL = 1e-10
 LEVELS = ("output", "loss", "both")
-
-
-def _parts(arch: Architecture, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-    """θ as named tensors: differentiating per tensor avoids the full-width, zero-filled (rows × p)
-    gradient that every slice of a flat θ would otherwise get (≈ 4× J memory; benchmarks/README.md)."""
-    return {n: t.clone() for n, t in arch.layout.unflatten(theta).items()}
-
-
-def _cat(arch: Architecture, jac: dict, rows: int) -> torch.Tensor:
-    return torch.cat([jac[n].reshape(rows, -1) for n in arch.layout.names], dim=1)
-
-
-def output_jacobian(arch: Architecture, theta: torch.Tensor, X: torch.Tensor, chunk_size=None) -> torch.Tensor:
-    """D_θ f(θ, X) as an (N, p) matrix, N = B·(outputs per sample)."""
-    parts, f = _parts(arch, theta), arch.forward_named
-    if arch.samplewise:
-        f1 = lambda ps, x: f(ps, x.unsqueeze(0)).reshape(-1)
-        jac = vmap(jacrev(f1), in_dims=(None, 0), chunk_size=chunk_size)(parts, X)
-    else:
-        jac = jacrev(lambda ps: f(ps, X).reshape(-1), chunk_size=chunk_size)(parts)
-    rows = arch.forward(theta, X[:1]).numel() * X.shape[0]
-    return _cat(arch, jac, rows)
-
-
-def loss_jacobian(arch: Architecture, theta, X, Y, chunk_size=None) -> torch.Tensor:
-    """D_θ L(θ, X, Y) ∈ ℝ^{B×p}: row i is the per-sample gradient ∇_θ ℓ_i."""
-    parts, f = _parts(arch, theta), arch.forward_named
-    if arch.samplewise:
-        l1 = lambda ps, x, y: arch.loss(f(ps, x.unsqueeze(0)), y.unsqueeze(0))[0]
-        jac = vmap(grad(l1), in_dims=(None, 0, 0), chunk_size=chunk_size)(parts, X, Y)
-    else:
-        jac = jacrev(lambda ps: arch.loss(f(ps, X), Y), chunk_size=chunk_size)(parts)
-    return _cat(arch, jac, X.shape[0])
-
-
-def null_dimension(J: torch.Tensor, rtol: float = DEFAULT_RTOL) -> tuple[int, float | None]:
-    """(p − rank J, gap in decades at the cut; None when nothing or everything is cut)."""
-    p = J.shape[1]
-    if J.numel() == 0:
-        return p, None
-    # same singular values; LAPACK is several times faster on the tall orientation (benchmarks/README.md)
-    s = torch.linalg.svdvals(J.T if J.shape[0] < J.shape[1] else J)
-    if s[0] <= 0:
-        return p, None
-    rank = int((s > rtol * s[0]).sum())
-    gap = None
-    if 0 < rank < len(s):  # the floor eps·σ_max caps the gap of exact zeros at ~15.7 decades
-        floor = torch.finfo(s.dtype).eps * float(s[0])
-        gap = math.log10(float(s[rank - 1]) / max(float(s[rank]), floor))
-    return p - rank, gap
 
 
 @dataclass

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from symdisc import SymdiscError, census, make_generator, zoo
-from symdisc.nullspace import loss_jacobian, null_dimension, output_jacobian
+from symdisc.jacobians import loss_jacobian, output_jacobian
+from symdisc.linalg import null_dimension
 
 from .cases import bn_arch, lora_arch, sampler
 

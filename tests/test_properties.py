@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symdisc import census, make_generator, zoo
-from symdisc.nullspace import output_jacobian
+from symdisc.jacobians import output_jacobian
 from symdisc.symmetry import continuous_symmetries, orbit_dimension, stacked_tangents
 
 mlps = st.fixed_dictionaries({

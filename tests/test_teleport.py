@@ -222,7 +222,7 @@ def module_setup(opt_name, policy, seed=0):
              "adam": lambda p: torch.optim.Adam(p, lr=1e-2),
              "adagrad": lambda p: torch.optim.Adagrad(p, lr=1e-2)}[opt_name](net.parameters())
     crit = lambda out, tgt: (out - tgt).pow(2).mean()
-    opt = TeleportOptimizer(inner, sym, model=net, criterion=crit, batches=lambda: (x, y), schedule=[3],
+    opt = TeleportOptimizer(inner, sym, model=net, criterion=crit, batches=lambda g: (x, y), schedule=[3],
                             config=TeleportConfig(steps=3, lr=1e-2, max_step=0.1), state_policy=policy)
     return net, opt, x, y, crit
 

@@ -21,7 +21,8 @@ from symdisc.cli.common import (
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import check_writable
-from symdisc.nullspace import DEFAULT_RTOL, census
+from symdisc.linalg import DEFAULT_RTOL
+from symdisc.nullspace import census
 
 
 def census_command(

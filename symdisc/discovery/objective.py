@@ -33,7 +33,7 @@ from torch.func import jvp, vmap
 from symdisc.architecture import Architecture
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.errors import InputError
-from symdisc.nullspace import loss_jacobian, output_jacobian
+from symdisc.jacobians import loss_jacobian, output_jacobian
 
 EPS = 1e-12
 INDEPENDENCE_FLOOR = 1e-6

@@ -21,7 +21,7 @@ from torch.func import vmap
 
 from symdisc.architecture import Architecture
 from symdisc.errors import InputError
-from symdisc.nullspace import loss_jacobian, output_jacobian
+from symdisc.jacobians import loss_jacobian, output_jacobian
 
 MAX_P = 64
 

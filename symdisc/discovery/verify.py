@@ -27,7 +27,8 @@ from torch.func import jacfwd, jvp, vmap
 
 from symdisc.architecture import Architecture, make_generator
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.nullspace import DEFAULT_RTOL, loss_jacobian, output_jacobian
+from symdisc.jacobians import loss_jacobian, output_jacobian
+from symdisc.linalg import DEFAULT_RTOL, null_basis, orth
 from symdisc.symmetry.base import stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
 
@@ -49,20 +50,6 @@ class VerifyConfig:
 def _med(xs) -> float:
     xs = [float(x) for x in xs]
     return float(statistics.median(xs)) if xs else float("nan")
-
-
-def _null_basis(J: torch.Tensor, rtol: float) -> torch.Tensor:
-    """Orthonormal basis (p × d) of null(J) by SVD."""
-    _, s, Vh = torch.linalg.svd(J, full_matrices=True)
-    rank = int((s > rtol * s[0]).sum()) if s.numel() and s[0] > 0 else 0
-    return Vh[rank:].T
-
-
-def _orth(A: torch.Tensor, rtol: float = 1e-8) -> torch.Tensor:
-    if A.shape[1] == 0:
-        return A
-    U, s, _ = torch.linalg.svd(A, full_matrices=False)
-    return U[:, : int((s > rtol * s[0]).sum())] if s[0] > 0 else U[:, :0]
 
 
 def _cos2_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -105,15 +92,15 @@ def verify(sym: LearnedSymmetry, arch: Architecture, batch: int, cfg: VerifyConf
             if sym.data_dependent:
                 dX = jacfwd(lambda x, th=theta: sym.tangents(th, x))(X).reshape(p, k, -1)
                 rows["ddep"].append(dX.norm(dim=(0, 2)) / xi_n)
-            Nout, Nloss = _null_basis(Jo, cfg.rtol), _null_basis(Jl, cfg.rtol)
+            Nout, Nloss = null_basis(Jo, cfg.rtol), null_basis(Jl, cfg.rtol)
             rows["null_dims_out"].append(Nout.shape[1])
             rows["null_dims_loss"].append(Nloss.shape[1])
             rows["null_out"].append(_share(Nout, Xi))
             rows["null_loss"].append(_share(Nloss, Xi))
-            span = _orth(Xi)
+            span = orth(Xi)
             rows["cos2_null_out"].append(_cos2_angles(span, Nout))
             rows["cos2_null_loss"].append(_cos2_angles(span, Nloss))
-            K = _orth(stacked_tangents(known, theta))
+            K = orth(stacked_tangents(known, theta))
             rows["known_share"].append(_share(K, Xi) if K.shape[1] else torch.zeros(k, dtype=theta.dtype))
             rows["cos2_known"].append(_cos2_angles(span, K))
             for t in cfg.composition_ts:

@@ -23,6 +23,7 @@ from torch.func import jacfwd, jvp, vmap
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
+from symdisc.linalg import DEFAULT_RTOL, numerical_rank
 
 Level = Literal["output", "loss"]
 
@@ -116,9 +117,6 @@ def stacked_tangents(
     return torch.cat(cols, dim=1) if cols else theta.new_zeros(theta.shape[0], 0)
 
 
-def orbit_dimension(tangents: torch.Tensor, rtol: float = 1e-10) -> int:
+def orbit_dimension(tangents: torch.Tensor, rtol: float = DEFAULT_RTOL) -> int:
     """dim span of the fields = numerical rank of Ξ(θ) (σ_i > rtol·σ_max)."""
-    if tangents.numel() == 0:
-        return 0
-    s = torch.linalg.svdvals(tangents)
-    return int((s > rtol * s[0]).sum()) if s[0] > 0 else 0
+    return numerical_rank(tangents, rtol)

@@ -119,7 +119,7 @@ def _random_batches(split: datasets.Split, size: int, generator: torch.Generator
     if size > n:
         raise InputError(f"teleport batch of {size} exceeds the {n} training samples")
 
-    def draw():
+    def draw(_optimizer_generator=None):
         idx = torch.randperm(n, generator=generator)[:size].to(split.X_train.device)
         return split.X_train[idx], split.y_train[idx]
 
@@ -140,7 +140,7 @@ def train_one(arch: Architecture, split: datasets.Split, spec: OptimizerSpec, se
         opt = base
     else:
         opt = TeleportOptimizer(base, symmetry, params=theta, loss_fn=loss_fn,
-                                batches=_random_batches(split, plan.batch_size, make_generator(seed, 2)),
+                                batches=_random_batches(split, plan.batch_size, make_generator(seed, 2)),  # own stream: g unused
                                 schedule=[e * steps_per_epoch for e in plan.epochs],
                                 teleport_batches=plan.batches, config=replace(plan.config, objective=objective),
                                 state_policy=plan.state_policy, generator=make_generator(seed, 3))
@@ -150,7 +150,7 @@ def train_one(arch: Architecture, split: datasets.Split, spec: OptimizerSpec, se
         curves = {k: [v] for k, v in _evaluate(arch, theta, split).items()}  # at θ₀ in every arm
         if objective is not None and 0 in plan.epochs:  # epoch 0: teleport before the first step
             for _ in range(plan.batches):
-                opt.teleport(opt.batches())
+                opt.teleport(opt.draw_batch())
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             for batch in split.batches(batch_size, order):  # the user's loop, unchanged by teleportation

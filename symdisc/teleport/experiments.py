@@ -77,7 +77,7 @@ def train_flat(theta0: torch.Tensor, loss: Callable[[torch.Tensor], torch.Tensor
     opt = inner
     if symmetry is not None:
         opt = TeleportOptimizer(inner, symmetry, params=[theta], loss_fn=lambda th, _: loss(th),
-                                batches=lambda: X, inputs=lambda batch: batch, schedule=schedule,
+                                batches=lambda g: X, inputs=lambda batch: batch, schedule=schedule,
                                 config=config or TeleportConfig(), state_policy=state_policy)
     losses, grad_sq = [], []
     t0 = time.perf_counter()

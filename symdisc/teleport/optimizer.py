@@ -123,8 +123,11 @@ class TeleportOptimizer:
         self.steps_done += 1
         if self.due(self.steps_done):
             for _ in range(self.teleport_batches):
-                self.teleport(self.batches() if self.batches is not None else None)
+                self.teleport(self.draw_batch())
         return loss
+
+    def draw_batch(self):
+        return self.batches(self.generator) if self.batches is not None else None
 
     def due(self, step: int) -> bool:
         return bool(self.schedule(step)) if callable(self.schedule) else step in self.schedule
