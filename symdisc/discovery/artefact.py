@@ -164,7 +164,7 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
     arch = arch if arch is not None else architecture_of(card)
     a = card["architecture"]
     if arch.layout.hash() != a["layout_hash"]:
-        raise ArtefactError(f"architecture mismatch: the artefact was learned on {a['name']} "
+        raise InputError(f"architecture mismatch: the artefact was learned on {a['name']} "
                            f"(p = {a['num_params']}, layout {a['layout_hash']}), got {arch.name} "
                            f"(p = {arch.num_params}, layout {arch.layout.hash()})")
     g = card["generators"]
