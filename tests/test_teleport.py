@@ -243,7 +243,7 @@ def test_state_policies(opt_name, key):
         net, opt, x, y, crit = module_setup(opt_name, policy)
         train_steps(net, opt, x, y, crit, 2)
         before = {k: v.clone() for k, v in opt.state[net.inp.weight].items() if torch.is_tensor(v)}
-        m_before = opt._moment(key)
+        m_before = opt.moment(key)
         loss_before = float(crit(net(x), y).detach())
         opt.teleport((x, y))
         assert abs(float(crit(net(x), y).detach()) - loss_before) <= 1e-10
@@ -251,7 +251,7 @@ def test_state_policies(opt_name, key):
         for k in ("exp_avg_sq", "step"):
             if k in before:
                 assert torch.equal(after[k], before[k])
-        outcomes[policy] = (m_before, opt._moment(key), opt.events[-1])
+        outcomes[policy] = (m_before, opt.moment(key), opt.events[-1])
     m0, m_keep, _ = outcomes["keep"]
     assert torch.equal(m_keep, m0)
     assert torch.count_nonzero(outcomes["reset"][1]) == 0
@@ -267,10 +267,10 @@ def test_transform_policy_matches_the_gradient_law():
     loss = lambda th: opt.loss_fn(th, (x, y))
     g0 = grad(loss)(theta0)
     with torch.no_grad():
-        for t, part in zip(opt.tensors, opt._split(g0), strict=True):
+        for t, part in zip(opt.binding.tensors, opt.binding.split(g0), strict=True):
             opt.state[t]["momentum_buffer"].copy_(part)
     opt.teleport((x, y))
-    assert torch.allclose(opt._moment("momentum_buffer"), grad(loss)(opt.theta()), rtol=1e-8, atol=1e-10)
+    assert torch.allclose(opt.moment("momentum_buffer"), grad(loss)(opt.theta()), rtol=1e-8, atol=1e-10)
 
 
 def test_schedule_step_and_state_dict():
@@ -293,7 +293,7 @@ def test_adagrad_metric_objective_uses_the_accumulator():
     opt.config = config
     train_steps(net, opt, x, y, crit, 1)
     r = opt.teleport((x, y))
-    G = opt._moment("sum")
+    G = opt.moment("sum")
     g = grad(lambda th: opt.loss_fn(th, (x, y)))(r.theta)
     assert r.objective_after == pytest.approx(float((g.pow(2) / (G + 1e-10).sqrt()).sum()), rel=1e-8)
 
@@ -307,11 +307,11 @@ def test_bad_input_leaves_training_state_intact():
     with pytest.raises(SymdiscError, match="does not match"):
         TeleportOptimizer(opt.optimizer, wrong, params=list(net.parameters()), loss_fn=lambda th, b: th.sum())
     train_steps(net, opt, x, y, crit, 1)
-    snapshot = [p.detach().clone() for p in net.parameters()], opt._moment("momentum_buffer").clone()
+    snapshot = [p.detach().clone() for p in net.parameters()], opt.moment("momentum_buffer").clone()
     bad = (x * math.nan, y)
     with pytest.raises(SymdiscError, match="non-finite"):
         opt.teleport(bad)
     assert all(torch.equal(p, q) for p, q in zip(net.parameters(), snapshot[0], strict=True))
-    assert torch.equal(opt._moment("momentum_buffer"), snapshot[1])
+    assert torch.equal(opt.moment("momentum_buffer"), snapshot[1])
     with pytest.raises(SymdiscError, match="lr"):
         TeleportConfig(lr=-1.0).validate()

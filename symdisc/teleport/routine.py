@@ -33,15 +33,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
-from torch.func import grad, jacfwd, vjp
+from torch.func import grad
 
 from symdisc.errors import InputError, NumericalError
+from symdisc.optim.move import GroupMove
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport.guard import LossGuard
 from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
 
 Parameterisation = Literal["exp", "first_order"]
-DENSE_LIMIT = 4096  # transport_covector falls back to p×p Jacobians up to this p
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ class TeleportConfig:
 
 
 @dataclass
-class TeleportResult:
-    """θ' and the record of a teleport.  ``moves`` are (c, θ before) of the accepted steps."""
+class TeleportResult(GroupMove):
+    """θ' and the record of a teleport; a ``GroupMove``, so ``transport_covector(v)`` = J^{-T} v along it
+    (P4: ∇L(g·θ) = J^{-T} ∇L(θ)).  ``moves`` are (c, θ before) of the accepted steps."""
 
     theta: torch.Tensor
     loss_before: float
@@ -99,45 +100,16 @@ class TeleportResult:
             out[entry["status"]] += 1
         return out
 
-    def transport_covector(self, v: torch.Tensor, method: str = "auto") -> torch.Tensor:
-        """J^{-T} v for the composite move θ ↦ θ' (J its Jacobian): how a gradient-like vector at θ
-        transforms (P4: ∇L(g·θ) = J^{-T} ∇L(θ)).  Per move, ``iterative`` solves Jᵀy = v by the
-        Richardson iteration y ← y + (v − Jᵀy) (one vjp each; J = I + O(‖c‖) for the small moves of a
-        teleport, so it converges in a few iterations); ``solve`` forms J by forward-mode AD and solves
-        densely (p ≤ ``DENSE_LIMIT``); ``auto`` tries the first, then the second.  A guard correction
-        is not transported."""
+    def maps(self):
+        """The accepted steps as maps θ ↦ m(c, θ) at the points they were taken (a guard correction is not
+        part of the move, so it is not transported)."""
         for c, before in self.moves:
-            step = lambda th, c=c: move(self.symmetry, self.parameterisation, c, th, self.X)
-            y = _richardson(step, before, v.to(before), max_iter=30) if method in ("auto", "iterative") else None
-            if y is None and method == "iterative":
-                raise NumericalError("transporting a covector: the iteration did not converge (use method='solve')")
-            if y is None:
-                if v.numel() > DENSE_LIMIT:
-                    raise NumericalError(f"transporting a covector: the iteration did not converge and p = "
-                                       f"{v.numel()} > {DENSE_LIMIT} is too large for a dense solve")
-                J = jacfwd(step)(before)
-                y = torch.linalg.solve(J.T, v.to(J))
-            v = y
-        return v
+            yield (lambda th, c=c: move(self.symmetry, self.parameterisation, c, th, self.X)), before
 
     def summary(self) -> dict:
         return {"loss_before": self.loss_before, "loss_after": self.loss_after, "loss_change": self.loss_change,
                 "objective_before": self.objective_before, "objective_after": self.objective_after,
                 "steps": self.counts(), "exactness": self.exactness}
-
-
-def _richardson(fn, before: torch.Tensor, v: torch.Tensor, rtol: float = 1e-12, max_iter: int = 30):
-    """y with Jᵀy = v (J = ∂fn/∂θ at ``before``) by y ← y + (v − Jᵀy), or None if it does not converge."""
-    _, pull = vjp(fn, before)
-    y, scale = v, float(v.norm()) or 1.0
-    for _ in range(max_iter):
-        r = v - pull(y)[0]
-        if not torch.isfinite(r).all():
-            return None
-        if float(r.norm()) <= rtol * scale:
-            return y
-        y = y + r
-    return None
 
 
 def _tangent(g: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
