@@ -15,7 +15,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     except (RuntimeError, TypeError):
         raise InputError(f"unknown device {name!r}; use cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda requested but no CUDA device is available")
+        raise InputError("device cuda requested but no CUDA device is available")
     if dev.type not in ("cpu", "cuda"):
         raise InputError(f"unsupported device {name!r}; use cpu or cuda")
     return dev

@@ -39,3 +39,28 @@ def census_figure(result, path: str | os.PathLike) -> None:
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def teleport_figure(result: dict, path: str | os.PathLike) -> str | os.PathLike:
+    """Full training loss and ‖∇L‖² against steps, with and without teleports (``symdisc teleport``); dotted
+    lines mark the steps after which θ was teleported."""
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    palette = sns.color_palette("colorblind")
+    marks = sorted({e["step"] for e in result["teleport"]["teleports"]})
+    for ax, (key, label) in zip(axes, (("loss", "training loss L"), ("grad_norm_sq", "‖∇L‖²")), strict=True):
+        for i, arm in enumerate(("plain", "teleport")):
+            run = result[arm]
+            ax.plot(run["step"], [float("nan") if v is None else v for v in run[key]], color=palette[i],
+                    label="with teleport" if arm == "teleport" else "without teleport")
+        for m in marks:
+            ax.axvline(m, color="grey", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(label)
+        ax.legend()
+    spec = result["spec"]
+    fig.suptitle(f"teleport: {result['architecture']['architecture']} along {result['symmetry']['name']} "
+                 f"({spec['optimizer']}, lr {spec['lr']:g})", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -70,8 +70,8 @@ def test_zoo_list_and_show(capsys):
     "argv,fragment",
     [
         (["census", "resnet"], "unknown architecture"),
-        (["census", "mlp", "--dims", "3,x,1"], "malformed --dims"),
-        (["census", "mlp", "--dims", "3"], "malformed --dims"),
+        (["census", "mlp", "--dims", "3,x,1"], "malformed layer widths"),
+        (["census", "mlp", "--dims", "3"], "malformed layer widths"),
         (["census", "mlp", "--act", "swish"], "unknown activation"),
         (["census", "mlp", "--batch-sizes", "4,-1"], "malformed --batch-sizes"),
         (["census", "mlp", "--level", "hessian"], "unknown level"),

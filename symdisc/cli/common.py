@@ -24,7 +24,8 @@ JSON = typer.Option(False, "--json", help="print one JSON document on stdout (fi
 
 
 def load_architecture(name: str, **options: Any) -> Architecture:
-    """A zoo preset, or ``FILE.py:FUNC`` where FUNC() returns an Architecture or (module, sample_batch, loss)."""
+    """A zoo preset, or ``FILE.py:FUNC`` where FUNC() returns an Architecture, (module, sample_batch, loss) or
+    (module, sample_batch, loss, symmetries) with ``symmetries(arch) -> [Symmetry]`` its known symmetries."""
     if ".py:" not in name:
         return zoo.get(name, **options)
     if any(v is not None for v in options.values()):
@@ -48,18 +49,19 @@ def load_architecture(name: str, **options: Any) -> Architecture:
         raise InputError(f"{name}() failed: {type(e).__name__}: {e}") from e
     if isinstance(made, Architecture):
         return made
-    if isinstance(made, tuple) and len(made) == 3:
-        return zoo.from_module(*made, name=func)
-    raise InputError(f"{name}() must return an Architecture or (module, sample_batch, loss)")
+    if isinstance(made, tuple) and len(made) in (3, 4):
+        return zoo.from_module(*made[:3], name=func, symmetries=made[3] if len(made) == 4 else None)
+    raise InputError(f"{name}() must return an Architecture, (module, sample_batch, loss) or "
+                     "(module, sample_batch, loss, symmetries)")
 
 
-def parse_ints(text: str, what: str) -> list[int]:
+def parse_ints(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
         raise InputError(f"malformed {what} {text!r}: expected comma-separated integers") from None
-    if not values or any(v < 1 for v in values):
-        raise InputError(f"malformed {what} {text!r}: expected positive integers")
+    if not values or any(v < minimum for v in values):
+        raise InputError(f"malformed {what} {text!r}: expected integers ≥ {minimum}")
     return values
 
 

@@ -1,119 +1,108 @@
-"""``symdisc teleport EXPERIMENT``: run a teleportation experiment (docs/teleport.md, docs/cli.md)."""
+"""``symdisc teleport SPEC``: train your model with and without teleports and compare (docs/cli.md)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from symdisc.cli.common import JSON, emit_json
+from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture, parse_ints
+from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import check_writable, json_ready, write_json
 
-SYMMETRY_EXPERIMENTS = ("regression", "digits")  # experiments whose symmetry can be a learned artefact
-
-
-def _summary(result: dict) -> list[str]:
-    exp = result["experiment"]
-    if exp in ("booth", "ellipse"):
-        t = result["training"]
-        return [f"‖∇L‖²/L: {result['grad_norm_sq_over_loss_before']:.4g} → "
-                f"{result['grad_norm_sq_over_loss_after']:.6g} (bound {result['bound']:g}), "
-                f"loss change {result['loss_change']:.2e}",
-                f"{t['optimizer']} {t['steps']} steps: final loss {t['plain']['losses'][-1]:.4g} without, "
-                f"{t['teleport']['losses'][-1]:.4g} with teleport"]
-    if exp == "rosenbrock":
-        return [f"distance to (1, 1) after {result['steps']} steps: {result['distance_plain']:.4g} without, "
-                f"{result['distance_teleport']:.4g} with teleport every {result['teleport_every']}"]
-    if exp == "digits":
-        lines = []
-        for name, arms in result["summary"].items():
-            for arm, entry in arms.items():
-                cost = entry.get("teleport", {}).get("fraction_of_epoch")
-                train, test = entry["train_loss"]["mean"][-1], entry["test_loss"]["mean"][-1]
-                lines.append(f"{name} ({arm}): final training loss {train:.4g}, test loss {test:.4g}"
-                             + (f", teleport = {cost:.2g} epochs" if cost else ""))
-        return lines
-    if exp == "schedules":
-        last = str(result["setup"]["epochs"])
-        head = f"Δ log10 training loss at epoch {last}, teleport − none (seeds kept, diverged):"
-        return [head] + [f"  {arm}: {g['train_loss'][last]['mean']:+.4f} ({g['train_loss'][last]['n']}, "
-                         f"{g['train_loss'][last]['diverged']})"
-                         for arm, g in result["paired_log10_gap"].items() if g["train_loss"][last]["mean"] is not None]
-    if exp == "meta":
-        return [f"{m['label']}: loss at step {t} = {m['loss_at'][str(t)]['mean']:.4g}"
-                for m in result["methods"].values() for t in result["checkpoints"][-1:]] + [
-            f"lowest final loss: {result['lowest_final_loss']}"]
-    if exp == "regression":
-        lines = []
-        for name, r in result["optimizers"].items():
-            s = r["summary"]
-            parts = [f"L<{t}: ×{s[t]['speedup_median']:.3g}" if s[t]["speedup_median"] else f"L<{t}: –"
-                     for t in map(str, result["targets"])]
-            lines.append(f"{name}: median speed-up in steps {', '.join(parts)}; max |ΔL| at teleport "
-                         f"{s['max_abs_loss_change']:.1e}; diverged {s['diverged_teleport']}/{len(r['seeds'])}")
-        return lines
-    return [json.dumps({k: v for k, v in result.items() if not isinstance(v, (dict, list))})]
+DTYPES = ("float32", "float64")
 
 
 def teleport_command(
-    experiment: str = typer.Argument(..., help="booth | ellipse | rosenbrock | regression | digits | schedules | meta"),
-    optimizer: str = typer.Option(None, "--optimizer", help="gd | momentum | adagrad | rmsprop | adam "
-                                  "(default: the experiment's; regression: gd and adagrad)"),
-    symmetry: str = typer.Option("known", "--symmetry", help="known, or the directory of a learned artefact "
-                                 "(symdisc discover) of the experiment's architecture"),
-    seeds: int = typer.Option(5, "--seeds", help="independent runs (regression, digits, schedules)"),
-    variant: str = typer.Option("symdisc", "--variant", help="symdisc (exp, Armijo, step cap) | faithful "
-                                "(papers' first-order I+T plain ascent)"),
+    name: str = typer.Argument(..., help="zoo preset (see `symdisc zoo list`), or FILE.py:FUNC"),
+    act: str = ACT, dims: str = DIMS, bias: bool = BIAS, loss: str = LOSS, skip: bool = SKIP, variant: str = VARIANT,
+    symmetry: str = typer.Option("known", "--symmetry", help="known (exact data-free symmetries) | known-data "
+                                 "(the papers' data-dependent GL of the hidden layers) | an artefact directory or "
+                                 "exported file (symdisc discover / export)"),
+    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd | momentum | adam | adagrad | rmsprop"),
+    lr: float = typer.Option(0.05, "--lr", help="learning rate of the optimizer"),
+    steps: int = typer.Option(200, "--steps", help="optimizer steps"),
+    batch_size: int = typer.Option(32, "--batch-size", help="training mini-batch size"),
+    train_size: int = typer.Option(512, "--train-size", help="training samples drawn once from the sampler"),
+    teleport_at: str = typer.Option(None, "--teleport-at", help="comma-separated steps after which to teleport "
+                                    "(0: before training); default 5 unless --teleport-every is given"),
+    teleport_every: int = typer.Option(None, "--teleport-every", help="teleport after every N-th step"),
+    teleport_batches: int = typer.Option(1, "--teleport-batches", help="random batches teleported on per event"),
+    teleport_batch_size: int = typer.Option(None, "--teleport-batch-size", help="samples per teleport batch "
+                                            "(default: --batch-size; a data-dependent artefact: its own)"),
+    teleport_steps: int = typer.Option(10, "--teleport-steps", help="ascent steps per teleport"),
+    teleport_lr: float = typer.Option(1e-2, "--teleport-lr", help="ascent learning rate on the group element"),
+    max_step: float = typer.Option(0.2, "--max-step", help="cap on ‖c‖ per ascent step (0: none)"),
+    objective: str = typer.Option("grad_norm", "--objective", help="grad_norm (‖∇L‖²) | adagrad (needs "
+                                  "--optimizer adagrad)"),
     state_policy: str = typer.Option("transform", "--state-policy", help="optimizer state at a teleport: "
                                      "transform | keep | reset"),
-    objective: str = typer.Option("grad_norm", "--objective", help="grad_norm | adagrad (regression)"),
-    smoke: bool = typer.Option(False, "--smoke", help="a tiny configuration (seconds)"),
-    out: Path = typer.Option(None, "--out", help="also write the full result JSON here (atomic)"),
-    plot: Path = typer.Option(None, "--plot", help="write loss / ‖∇L‖² curves with and without teleport (PNG)"),
+    eval_every: int = typer.Option(1, "--eval-every", help="record the full training loss every N steps"),
+    seed: int = typer.Option(0, "--seed"),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 | float32"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    out: Path = typer.Option(None, "--out", help="also write the full result JSON here (atomic; never overwrites)"),
+    plot: Path = typer.Option(None, "--plot", help="write the training curves (loss, ‖∇L‖²) of both arms (PNG)"),
     json_out: bool = JSON,
 ) -> None:
-    """Teleport along a symmetry inside an optimizer and compare with plain training (docs/teleport.md).
+    """Train SPEC from the same θ₀ on the same batches with and without teleports along a symmetry.
 
-    JSON (all): {"experiment", "source", ...}.  booth / ellipse: "grad_norm_sq_over_loss_before",
-    "grad_norm_sq_over_loss_after", "bound", "loss_before", "loss_after", "loss_change", "log", "training":
-    {"plain", "teleport": {"losses", "grad_norm_sq", "teleports", "seconds", "distance_to_minimiser"}}.
-    rosenbrock: "distance_plain", "distance_teleport", "runs".  regression: "optimizers": {name: {"lr",
-    "teleport_config", "summary": {target: {"speedup_median", "reached_plain", "reached_teleport"},
-    "max_abs_loss_change", "diverged_teleport", "diverged_plain"}, "seeds": [...]}}.
+    JSON: {"architecture", "symmetry", "spec", "teleport_batch_size", "plain": {"step", "loss",
+    "grad_norm_sq", "final_loss", "diverged_at", "seconds"}, "teleport": {… the same, "teleports": [{"step",
+    "seconds", "loss_before", "loss_after", "loss_change", "objective_before", "objective_after", "steps",
+    "exactness"}], "teleport_failures": [{"step", "error"}]}, "summary": {"final_loss_plain",
+    "final_loss_teleport", "final_loss_ratio", "teleports", "teleport_failures", "max_abs_loss_change",
+    "median_objective_gain", "seconds_plain", "seconds_teleport"}}.
     """
-    from symdisc.teleport.experiments import RUNNERS, RunOptions
+    import torch
 
-    if experiment not in RUNNERS:
-        raise InputError(f"unknown teleport experiment {experiment!r}; choose one of {', '.join(RUNNERS)}")
-    if seeds < 1:
-        raise InputError(f"--seeds must be ≥ 1, got {seeds}")
-    if symmetry != "known":
-        if experiment not in SYMMETRY_EXPERIMENTS:
-            raise InputError(f"{experiment} teleports along its own analytic action; --symmetry DIR applies to "
-                               f"{', '.join(SYMMETRY_EXPERIMENTS)}")
-        if not Path(symmetry).exists():
-            raise InputError(f"--symmetry {symmetry!r}: no such artefact directory or file")
+    from symdisc.optim.schedule import Schedule
+    from symdisc.teleport.compare import TrainSpec, compare_training, known_symmetry
+    from symdisc.teleport.routine import TeleportConfig
+
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype {dtype!r}: choose float64 or float32")
     for path, suffix in ((out, ".json"), (plot, ".png")):
         if path is not None:
             if path.suffix.lower() != suffix:
                 raise InputError(f"{path}: expected a {suffix} file name")
+            if path.exists():
+                raise InputError(f"{path} exists: choose another name (results are never overwritten)")
             check_writable(path)
-    opts = RunOptions(optimizer=optimizer, symmetry=symmetry, seeds=seeds, variant=variant,
-                      state_policy=state_policy, objective=objective, smoke=smoke)
-    result = json_ready(RUNNERS[experiment](opts))
+    if teleport_at is not None and teleport_every is not None:
+        raise InputError("give --teleport-at or --teleport-every, not both")
+    schedule = Schedule.every(teleport_every) if teleport_every is not None else \
+        Schedule.at(parse_ints(teleport_at, "--teleport-at", minimum=0) if teleport_at else [5])
+    arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
+    arch = arch.to(dtype=getattr(torch, dtype), device=resolve_device(device))
+    if symmetry in ("known", "known-data"):
+        sym = known_symmetry(arch, symmetry)
+    elif Path(symmetry).exists():
+        from symdisc.discovery.artefact import load
+
+        sym = load(symmetry, arch=arch)
+    else:
+        raise InputError(f"--symmetry {symmetry!r}: not known, known-data or an existing artefact")
+    config = TeleportConfig(objective=objective, steps=teleport_steps, lr=teleport_lr, max_step=max_step or None)
+    spec = TrainSpec(optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, train_size=train_size,
+                     schedule=schedule, teleport_batches=teleport_batches, teleport_batch_size=teleport_batch_size,
+                     config=config, state_policy=state_policy, eval_every=eval_every, seed=seed)
+    result = json_ready(compare_training(arch, sym, spec, progress=True), nonfinite_to_null=True)
     if out is not None:
         write_json(out, result)
     if plot is not None:
-        from symdisc.teleport.figures import comparison_figure
+        from symdisc.plotting import teleport_figure
 
-        comparison_figure(result, plot)
+        teleport_figure(result, plot)
     if json_out:
         emit_json(result)
         return
-    con = Console()
-    con.print(f"[bold]teleport {experiment}[/] ({result.get('source', '')})")
-    for line in _summary(result):
-        con.print(line)
+    s, con = result["summary"], Console()
+    con.print(f"[bold]teleport {arch.name}[/] along {result['symmetry']['name']} ({optimizer}, lr {lr:g}, {steps} steps)")
+    fmt = lambda x, spec: "–" if x is None else format(x, spec)
+    con.print(f"final training loss: {fmt(s['final_loss_plain'], '.4g')} without, "
+              f"{fmt(s['final_loss_teleport'], '.4g')} with {s['teleports']} teleport(s) "
+              f"(ratio {fmt(s['final_loss_ratio'], '.3g')}); max |ΔL| at a teleport {s['max_abs_loss_change']:.1e}"
+              + (f"; {s['teleport_failures']} failed" if s["teleport_failures"] else ""))

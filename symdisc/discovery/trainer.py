@@ -131,13 +131,13 @@ class Trainer:
     def load_checkpoint(self, out: Path) -> None:
         meta_path = out / "checkpoint.json"
         if not meta_path.is_file():
-            raise ArtefactError(f"--resume: no checkpoint in {out}")
+            raise ArtefactError(f"cannot resume: no checkpoint in {out}")
         try:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as e:
             raise ArtefactError(f"{meta_path} is corrupted: {e}") from None
         if meta.get("config") != self.cfg.to_dict():
-            raise InputError(f"--resume: the checkpoint in {out} was made with another configuration")
+            raise InputError(f"cannot resume: the checkpoint in {out} was made with another configuration")
         tensor_path = out / "checkpoint.safetensors"
         if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != meta["tensors_sha256"]:
             raise ArtefactError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")

@@ -29,11 +29,11 @@ def parse_dims(dims: str | Sequence[int]) -> tuple[int, ...]:
         try:
             out = tuple(int(x) for x in dims.replace(" ", "").split(","))
         except ValueError:
-            raise InputError(f"malformed --dims {dims!r}: expected comma-separated integers like 3,3,1") from None
+            raise InputError(f"malformed layer widths {dims!r}: expected comma-separated integers like 3,3,1") from None
     else:
         out = tuple(int(x) for x in dims)
     if len(out) < 2 or any(d < 1 for d in out):
-        raise InputError(f"malformed --dims {dims!r}: need ≥ 2 positive widths (input,…,output)")
+        raise InputError(f"malformed layer widths {dims!r}: need ≥ 2 positive widths (input,…,output)")
     return out
 
 
