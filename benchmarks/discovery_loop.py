@@ -232,38 +232,18 @@ class LoopObjective:
 
 
 def make_loop_trainer(arch, cfg, fields: str = "direct", create_graph_J: bool = False):
-    """A symdisc Trainer whose train_step evaluates LoopObjective instead of symdisc's objective.
+    """A symdisc Trainer whose objective is LoopObjective instead of symdisc's objective.
 
     Everything else — data stream, spectral initialisation, parameters, Riemannian Adam, learning-rate
-    schedule, warm-up phase — is symdisc's, so one step of each does the same work."""
-    from symdisc.architecture import make_generator
-    from symdisc.discovery.trainer import TRAIN_STREAM, Trainer
-    from symdisc.errors import SymdiscError
+    schedule, warm-up phase — is symdisc's ``Trainer``, so one step of each does the same work."""
+    from symdisc.discovery.trainer import Trainer
 
-    class LoopTrainer(Trainer):
-        def __init__(self):
-            super().__init__(arch, cfg)
-            self.loop = LoopObjective(self.symmetry, self.arch, cfg.weights, fields=fields,
-                                      create_graph_J=create_graph_J)
+    loops = {}
 
-        def train_step(self):  # Trainer.train_step with the objective swapped
-            cfg_, sym = self.cfg, self.symmetry
-            warm = self.step < self.warmup_steps
-            decay = 0.5 * (1.0 + math.cos(math.pi * self.step / cfg_.steps))
-            self.opt.param_groups[0]["lr"] = cfg_.lr_generators * decay
-            self.opt.param_groups[1]["lr"] = 0.0 if warm else cfg_.lr_action * decay
-            sym.action.requires_grad_(not warm)
-            gen = make_generator(cfg_.seed, TRAIN_STREAM, self.step)
-            theta, X, Y = self.arch.sample_draws(cfg_.draws, self.batch, gen)
-            c1, c2, pair = draw_extras(sym.num_generators, theta.shape[0], cfg_.weights, gen, theta)
-            loss, terms = self.loop(theta, X, Y, c1, c2, pair, pooled=warm)
-            if not torch.isfinite(loss):
-                raise SymdiscError(f"non-finite training loss at step {self.step}")
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            self.step += 1
-            return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()},
-                    "phase": "warmup" if warm else "joint"}
+    def loop_objective(sym, arch_, w, theta, X, Y, gen, pooled=True):
+        if id(sym) not in loops:
+            loops[id(sym)] = LoopObjective(sym, arch_, w, fields=fields, create_graph_J=create_graph_J)
+        c1, c2, pair = draw_extras(sym.num_generators, theta.shape[0], w, gen, theta)
+        return loops[id(sym)](theta, X, Y, c1, c2, pair, pooled=pooled)
 
-    return LoopTrainer()
+    return Trainer(arch, cfg, objective=loop_objective)

@@ -18,7 +18,10 @@ def make_net(seed=0):
     return nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 2)).double()
 
 
-def make_opt(net, inner=None, schedule=Schedule.every(4), objective="grad_norm", data_seed=1):
+EVERY_4 = Schedule.every(4)
+
+
+def make_opt(net, inner=None, schedule=EVERY_4, objective="grad_norm", data_seed=1):
     """A teleporting SGD on a fixed data set of 64 samples; teleport batches of 8 drawn with the optimizer's
     generator, along GL(4)-diag (the positive rescalings LeakyReLU keeps) between the layers."""
     g = torch.Generator().manual_seed(data_seed)

@@ -100,7 +100,8 @@ def teleport_command(
         emit_json(result)
         return
     s, con = result["summary"], Console()
-    con.print(f"[bold]teleport {arch.name}[/] along {result['symmetry']['name']} ({optimizer}, lr {lr:g}, {steps} steps)")
+    con.print(f"[bold]teleport {arch.name}[/] along {result['symmetry']['name']} "
+              f"({optimizer}, lr {lr:g}, {steps} steps)")
     fmt = lambda x, spec: "–" if x is None else format(x, spec)
     con.print(f"final training loss: {fmt(s['final_loss_plain'], '.4g')} without, "
               f"{fmt(s['final_loss_teleport'], '.4g')} with {s['teleports']} teleport(s) "

@@ -49,8 +49,18 @@ def _versions() -> dict[str, str]:
 
 
 def symmetry_tensors(sym: LearnedSymmetry) -> dict[str, torch.Tensor]:
+    """The learned symmetry's tensors by name: generators ``gens.*`` and action weights ``action.*``."""
     return {**{f"gens.{k}": v for k, v in sym.gens.state_dict().items()},
             **{f"action.{k}": v for k, v in sym.action.state_dict().items()}}
+
+
+def load_symmetry_tensors(sym: LearnedSymmetry, tensors: dict[str, torch.Tensor], source: str | Path) -> None:
+    """Inverse of :func:`symmetry_tensors` (other keys are ignored); tensors that do not fit raise ArtefactError."""
+    try:
+        sym.gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
+        sym.action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
+    except RuntimeError as e:
+        raise ArtefactError(f"{source}: tensors do not fit the card: {str(e).splitlines()[0]}") from None
 
 
 def make_card(sym: LearnedSymmetry, arch: Architecture, data_shape: list[int], training: dict[str, Any]) -> dict:
@@ -173,15 +183,9 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
     for d in a["data_shape"]:
         data_dim *= d
     action = ActionNet(arch.num_params, data_dim, ActionConfig(**card["action"]))
-    try:
-        gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
-        action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
-    except RuntimeError as e:
-        raise ArtefactError(f"{source}: tensors do not fit the card: {str(e).splitlines()[0]}") from None
-    dtype = next(iter(tensors.values())).dtype
-    gens.to(dtype)
-    action.to(dtype)
     sym = LearnedSymmetry(arch.layout, gens, action, preserves=card.get("preserves", "loss"),
                           data_shape=list(a["data_shape"]))
+    load_symmetry_tensors(sym, tensors, source)
+    sym.to(dtype=next(iter(tensors.values())).dtype)
     sym.card, sym.arch = card, arch
     return sym

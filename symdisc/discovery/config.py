@@ -53,7 +53,8 @@ class DiscoveryConfig:
         if self.k < 1:
             raise InputError(f"the number of generators k must be ≥ 1, got {self.k}")
         if self.k > num_params:
-            raise InputError(f"k = {self.k} generators exceed the number of parameters p = {num_params}")
+            raise InputError(f"the number of generators k = {self.k} exceeds the number of parameters "
+                             f"p = {num_params}")
         if self.steps < 1 or self.draws < 1:
             raise InputError("steps and draws must be ≥ 1")
         if not 0.0 <= self.warmup_frac < 1.0:

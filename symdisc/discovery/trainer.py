@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import geoopt
@@ -27,7 +28,7 @@ import torch
 from symdisc.architecture import Architecture, make_generator
 from symdisc.devices import resolve_device
 from symdisc.discovery.action import ActionNet
-from symdisc.discovery.artefact import make_card, save
+from symdisc.discovery.artefact import load_symmetry_tensors, make_card, save, symmetry_tensors
 from symdisc.discovery.config import DiscoveryConfig
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
@@ -50,12 +51,19 @@ def build_symmetry(arch: Architecture, cfg: DiscoveryConfig, data_shape: list[in
     return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level, data_shape=data_shape)
 
 
-class Trainer:
-    """Owns the architecture (in the training dtype/device), the learned symmetry and the optimiser."""
+ObjectiveFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
-    def __init__(self, arch: Architecture, cfg: DiscoveryConfig):
+
+class Trainer:
+    """Owns the architecture (in the training dtype/device), the learned symmetry and the optimiser.
+
+    ``objective(sym, arch, weights, θ, X, Y, generator, pooled=…) -> (loss, terms)`` is what each step
+    minimises (default: symdisc's batched objective, objective.py); a reference implementation (the
+    benchmark's per-sample loop) plugs in here and shares everything else."""
+
+    def __init__(self, arch: Architecture, cfg: DiscoveryConfig, objective: ObjectiveFn = objective):
         cfg.validate(arch.num_params)
-        self.cfg = cfg
+        self.cfg, self.objective = cfg, objective
         self.device = resolve_device(cfg.device)
         self.arch = arch.to(dtype=_DTYPES[cfg.dtype], device=self.device)
         self.batch = cfg.batch or arch.default_batch_size
@@ -94,7 +102,7 @@ class Trainer:
         sym.action.requires_grad_(not warm)
         gen = make_generator(cfg.seed, TRAIN_STREAM, self.step)
         theta, X, Y = self.arch.sample_draws(cfg.draws, self.batch, gen)
-        loss, terms = objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
+        loss, terms = self.objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
         if not torch.isfinite(loss):
             raise NumericalError(f"non-finite training loss at step {self.step} "
                                f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())})")
@@ -115,13 +123,9 @@ class Trainer:
         return self.since_best >= self.cfg.patience
 
     # ---- checkpoints ----------------------------------------------------------------------------
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{f"gens.{k}": v for k, v in self.symmetry.gens.state_dict().items()},
-                **{f"action.{k}": v for k, v in self.symmetry.action.state_dict().items()}}
-
     def save_checkpoint(self, out: Path) -> None:
         opt_tensors, skeleton = flatten_state("opt", self.opt.state_dict())
-        path = save_tensors(out / "checkpoint.safetensors", {**self.state_tensors(), **opt_tensors})
+        path = save_tensors(out / "checkpoint.safetensors", {**symmetry_tensors(self.symmetry), **opt_tensors})
         write_json(out / "checkpoint.json", {
             "step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
             "since_best": self.since_best, "config": self.cfg.to_dict(), "optimizer": skeleton,
@@ -142,8 +146,7 @@ class Trainer:
         if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != meta["tensors_sha256"]:
             raise ArtefactError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
         tensors = load_tensors(tensor_path)
-        self.symmetry.gens.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("gens.")})
-        self.symmetry.action.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("action.")})
+        load_symmetry_tensors(self.symmetry, tensors, tensor_path)
         self.opt.load_state_dict(unflatten_state(meta["optimizer"], tensors))
         self.step, self.ema, self.since_best = meta["step"], meta["ema"], meta["since_best"]
         self.best = math.inf if meta["best"] is None else meta["best"]
