@@ -34,6 +34,7 @@ import torch
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
+from symdisc.linalg import numerical_rank
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.hidden import algebra_basis
 
@@ -107,11 +108,11 @@ class DataDependentGL(Symmetry):
         H = self.layer_input(theta, X).transpose(0, 1)
         if self.form == "pinv":
             S = self.sigma(self._pre_activation(self.layout.unflatten(theta), H))
-            rank, width, what = int(torch.linalg.matrix_rank(S)), self.hidden, "σ(Z)"
+            rank, width, what = numerical_rank(S), self.hidden, "σ(Z)"
             square = rank == batch == width
             identity, axioms = (rank == batch) and (self.complement or square), square
         else:
-            rank, width, what = int(torch.linalg.matrix_rank(H)), H.shape[0], "the layer input"
+            rank, width, what = numerical_rank(H), H.shape[0], "the layer input"
             square = rank == batch == width
             identity = axioms = (rank == batch) and (self.complement or square)
         return {
