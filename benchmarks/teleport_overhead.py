@@ -43,15 +43,15 @@ import torch.nn.functional as F
 from torch.func import grad
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # discovery_speed; the experiments package (not installed)
 from discovery_speed import _cpu_model, _git_commit  # noqa: E402
 
+from experiments.teleport.digits import PAPER_OPTIMIZERS, TeleportPlan, mlp  # noqa: E402
 from symdisc import data as datasets  # noqa: E402
 from symdisc import make_generator, zoo  # noqa: E402
 from symdisc.io import write_json  # noqa: E402
 from symdisc.symmetry import hidden_layers_gl  # noqa: E402
 from symdisc.teleport import LossGuard, TeleportConfig, TeleportOptimizer, teleport  # noqa: E402
-from symdisc.teleport.digits import PAPER_OPTIMIZERS, TeleportPlan, mlp  # noqa: E402
 
 SLOPE = 0.1
 E3_DIMS = (5, 6, 7, 8)

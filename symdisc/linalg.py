@@ -1,7 +1,8 @@
 """Numerical rank and the subspaces built on it: the one rank rule every module uses.
 
 rank_rtol(A) = #{σ_i > rtol·σ_max} (0 when σ_max = 0).  The census, the known orbit dimension,
-verification's null spaces and spans all cut singular values with this rule.
+verification's null spaces and spans all cut singular values with this rule.  Also ``expm``, the one
+matrix exponential every group action uses.
 """
 
 from __future__ import annotations
@@ -58,3 +59,24 @@ def null_dimension(J: torch.Tensor, rtol: float = DEFAULT_RTOL) -> tuple[int, fl
         floor = torch.finfo(s.dtype).eps * float(s[0])
         gap = math.log10(float(s[rank - 1]) / max(float(s[rank]), floor))
     return p - rank, gap
+
+
+# torch.linalg.matrix_exp evaluates a single matrix by a Taylor polynomial of a degree chosen from its 1-norm;
+# the degree-8 polynomial has a wrong coefficient (pytorch/pytorch#196592; torch 2.13): relative errors up to
+# ≈1e-10 (float64) / 4e-5 (float32) for 1-norms in these bands.  (lower, upper, shift a) per dtype.
+_T8_BAND = {torch.float64: (3.397168839976962e-04, 4.991228871115323e-02, 0.1),
+            torch.float32: (5.116619363445086e-02, 5.800524627688768e-01, 1.6)}
+
+
+def expm(M: torch.Tensor) -> torch.Tensor:
+    """exp(M) for a matrix (…, n, n), accurate to rounding: in torch's faulty degree-8 band (above) it is
+    evaluated as e^{−a} exp(M + aI), whose 1-norm lies in [a − ‖M‖₁, a + ‖M‖₁], a band torch gets right.
+    Tensor ops only (no branching on values): safe under vmap, jvp, grad."""
+    band = _T8_BAND.get(M.dtype)
+    if band is None:
+        return torch.linalg.matrix_exp(M)
+    lower, upper, shift = band
+    norm = M.abs().sum(-2).amax(-1)
+    a = torch.where((norm > lower) & (norm <= upper), shift, 0.0).to(M.dtype)[..., None, None]
+    eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
+    return torch.linalg.matrix_exp(M + a * eye) * torch.exp(-a)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from symdisc import SymdiscError, make_generator, zoo
+from symdisc import SymdiscError, make_generator, verify, zoo
 from symdisc.cli.main import main
 from symdisc.discovery import artefact
-from symdisc.discovery.api import discover, verify_artefact
+from symdisc.discovery.api import discover
 from symdisc.discovery.config import preset_config
 from symdisc.discovery.trainer import Trainer
 
@@ -79,7 +79,7 @@ def test_export_and_reload(scalar_run, tmp_path):
     target = artefact.export(out, tmp_path / "sym.safetensors")
     a, b = artefact.load(out), artefact.load(target)
     assert torch.equal(a.generators(), b.generators())
-    assert verify_artefact(target, draws=2)["num_generators"] == 1
+    assert verify(target, draws=2)["num_generators"] == 1
 
 
 def _copy_run(src: Path, dst: Path) -> Path:
@@ -221,8 +221,8 @@ def test_user_module_discovered_saved_loaded_in_fresh_process(tmp_path):
         import sys, json
         sys.path.insert(0, {str(tmp_path)!r})
         import usermod
-        from symdisc.discovery.api import verify_artefact
-        print(json.dumps(verify_artefact({str(tmp_path / 'run')!r}, arch=usermod.make(), draws=4)))
+        from symdisc import verify
+        print(json.dumps(verify({str(tmp_path / 'run')!r}, arch=usermod.make(), draws=4)))
     """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

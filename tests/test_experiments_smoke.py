@@ -1,26 +1,29 @@
-"""Smoke runs of the reproduction scripts (tiny configurations; the full runs are committed results)."""
+"""A discovery reproduction end to end through ``python -m experiments`` (tiny configuration; the full runs are
+committed results): the artefact exported to the zoo directory, the case's figures, the refusal to overwrite
+either, and ``reverify`` from the exported artefact.  Every runner's smoke config runs in
+test_experiments_registry.py."""
 
-import subprocess
-import sys
-from pathlib import Path
+import json
 
-import pytest
+from experiments.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.mark.parametrize("case", ["fig6.3-linear-scalar-faithful", "fig6.7-tiny-transformer", "none-tanh-3-3-1"])
-def test_discovery_reproduction_smoke(case):
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "discovery_reproductions.py"), "--smoke",
-                           "--case", case], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f'"case": "{case}"' in proc.stdout and "verdict" in proc.stdout
+CASE = "none-tanh-3-3-1"
 
 
-def test_teleport_regression_smoke():
-    """Every part of experiments/teleport_regression.py in its tiny configuration (E1–E4, E7, E10, E11)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "teleport_regression.py"), "--smoke"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    parts = {line.split('"part": "')[1].split('"')[0] for line in proc.stdout.splitlines() if '"part"' in line}
-    assert parts == {"testfunctions", "regression", "sweep", "momentum", "adagrad", "runtime"}
+def test_discovery_case_exports_figures_and_reverifies(tmp_path, capsys):
+    zoo, out = tmp_path / "zoo", tmp_path / f"{CASE}.json"
+    argv = ["run", f"discovery_{CASE}", "--smoke", "--set", f"zoo={zoo}", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())["results"][0]
+    assert result["case"] == CASE and result["steps"] == 5 and "no symmetry" in result["verdict"]
+    assert result["artefact"] == str(zoo / CASE) and (zoo / CASE / "symmetry.safetensors").is_file()
+    assert all((tmp_path / f"{CASE}_{f}.png").stat().st_size > 1000 for f in ("generators", "exp_generators", "curves"))
+    out.unlink()
+    assert main(argv) == 2  # the exported artefact is not overwritten silently either
+    assert "card.json exists; pass --force" in capsys.readouterr().err
+    again = tmp_path / "reverified.json"
+    assert main(["run", f"discovery_{CASE}", "--set", f"zoo={zoo}", "--set", "reverify=true", "--set",
+                 "verify_draws=2", "--out", str(again), "--force"]) == 0
+    reverified = json.loads(again.read_text())["results"][0]
+    assert reverified["reverified"] and reverified["steps"] == 5 and reverified["stopped"] == result["stopped"]
+    assert reverified["invariance_median"] == result["invariance_median"]  # same artefact, draws, seed

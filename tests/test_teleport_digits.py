@@ -1,20 +1,16 @@
-"""E12 on digits (symdisc.teleport.digits): smoke runs of the library and of the experiment script."""
+"""E12 on digits (experiments.teleport.digits): smoke runs of the protocol and of the e12_digits runner."""
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from experiments.cli import main
+from experiments.teleport.digits import mlp, run_digits
 from symdisc.errors import SymdiscError
 from symdisc.symmetry import hidden_layers_gl
 from symdisc.teleport import LossGuard
-from symdisc.teleport.digits import mlp, run_digits
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -91,16 +87,17 @@ def test_baseline_only_runs_without_teleport():
     assert [run["arm"] for run in r["runs"]] == ["none"] and r["runs"][0]["teleport"] is None
 
 
-def test_experiment_script_smoke_writes_valid_json(tmp_path):
+def test_runner_smoke_writes_valid_json(tmp_path):
     out = tmp_path / "e12.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "teleport_digits.py"), "--smoke",
-                           "--optimizers", "sgd,momentum", "--state-policy", "keep", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["run", "e12_digits", "--smoke", "--set", 'optimizers=["sgd", "momentum"]', "--set",
+                 "state_policy=keep", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["command"].startswith("python experiments/teleport_digits.py --smoke")
-    assert data["setup"]["teleport"]["state_policy"] == "keep" and data["setup"]["smoke"] is True
-    assert set(data["summary"]) == {"sgd", "momentum"}
-    assert "substitute" in data["setup"]["experiment"]
-    assert all(math.isfinite(x) for run in data["runs"] for x in run["curves"]["train_loss"])
+    assert data["command"].startswith("python -m experiments run e12_digits --smoke")
+    setup = data["summary"]["setup"]
+    assert setup["teleport"]["state_policy"] == "keep" and setup["epochs"] == 2 and setup["seeds"] == [0]
+    assert set(data["summary"]["optimizers"]) == {"sgd", "momentum"}
+    assert "substitute" in setup["experiment"]
+    runs = data["results"][0]["runs"]
+    assert all(math.isfinite(x) for run in runs for x in run["curves"]["train_loss"])
+    assert len({run["theta0_sha"] for run in runs if run["optimizer"] == "sgd"}) == 1  # arms share θ₀
     assert out.with_suffix(".png").stat().st_size > 0

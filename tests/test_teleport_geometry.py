@@ -1,23 +1,20 @@
 """Sharpness φ and curvature κ/ψ (teleport.md §2.1–2.2, P17) and the E8 / E9 runners, in float64."""
 
 import json
-import runpy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import symdisc
+from experiments.cli import main
+from experiments.teleport.correlation import exact_batch, run_correlation
+from experiments.teleport.generalization import run_teleport_generalization
 from symdisc import make_generator
 from symdisc.layout import ParamLayout
 from symdisc.symmetry import hidden_layers_gl
 from symdisc.symmetry.data_dependent import DataDependentGL
 from symdisc.teleport import geometry
-from symdisc.teleport.correlation import exact_batch, run_correlation
-from symdisc.teleport.generalization import run_teleport_generalization
 
-ROOT = Path(__file__).resolve().parents[1]
 F64 = torch.float64
 
 
@@ -220,12 +217,12 @@ def test_generalization_runner_fields_and_guard():
     assert run["phi_down"]["val_loss"][:2] == run["none"]["val_loss"][:2]  # arms share the pre-teleport run
 
 
-@pytest.mark.parametrize("script", ["teleport_correlation.py", "teleport_generalization.py"])
-def test_experiment_scripts_smoke(script, tmp_path, monkeypatch):
+@pytest.mark.parametrize("runner", ["e8_correlation", "e9_generalization"])
+def test_experiment_runners_smoke(runner, tmp_path):
     out = tmp_path / "result.json"
-    monkeypatch.setattr(sys, "argv", [script, "--smoke", "--out", str(out)])
-    runpy.run_path(str(ROOT / "experiments" / script), run_name="__main__")
+    assert main(["run", runner, "--smoke", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["command"].startswith(f"python experiments/{script} --smoke")
+    assert data["command"].startswith(f"python -m experiments run {runner} --smoke")
     assert out.with_suffix(".png").stat().st_size > 0
-    assert "substitute" in data["note"] and ("paper_table1" in data or "paper" in data)
+    record = data["results"][0]["setup"] if runner == "e9_generalization" else data["results"][0]
+    assert "substitute" in record["note"] and ("paper_table1" in record or "paper" in record)

@@ -1,17 +1,13 @@
-"""Learning to teleport (E13): exactness of the applied g_t, meta-training progress, the smoke script."""
+"""Learning to teleport (E13): exactness of the applied g_t, meta-training progress, the e13_meta smoke run."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from experiments.cli import main
+from experiments.teleport.meta import Learner, Task, evaluate, meta_train, preset
 from symdisc import make_generator
-from symdisc.teleport.meta import Learner, Task, evaluate, meta_train, preset
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("form, parameterisation, exact", [
@@ -48,15 +44,13 @@ def test_meta_training_lowers_the_meta_loss():
     assert after < before - 1.0, (before, after)  # ≈ 13.1 → 9.4 (seeds 0–3: drops of 3.6 to 4.7)
 
 
-def test_smoke_script_writes_valid_json(tmp_path):
+def test_runner_smoke_writes_valid_json(tmp_path):
     out = tmp_path / "e13.json"
-    script = ROOT / "experiments" / "teleport_meta.py"
-    proc = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(out.read_text())
+    assert main(["run", "e13_meta", "--smoke", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    result = document["results"][0]
     assert out.with_suffix(".png").stat().st_size > 0
-    assert result["command"].endswith("--smoke --out " + str(out))
+    assert document["command"] == f"python -m experiments run e13_meta --smoke --out {out}"
     steps = result["config"]["steps"]
     assert set(result["methods"]) == {"gd", "update", "lr_tele", "update_tele"}
     for method in result["methods"].values():
@@ -64,3 +58,4 @@ def test_smoke_script_writes_valid_json(tmp_path):
     for kind in ("lr_tele", "update_tele"):
         assert result["methods"][kind]["teleport"]["max_relative_loss_change"] < 1e-9
     assert result["exactness"]["exact"] and result["exactness"]["group_axioms"]
+    assert document["summary"]["lowest_final_loss"] in result["methods"]

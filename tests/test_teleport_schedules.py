@@ -1,16 +1,12 @@
-"""E6 teleport schedules (symdisc.teleport.schedules) and the experiment script's smoke run."""
+"""E6 teleport schedules (experiments.teleport.schedules) and the e6_schedules runner's smoke run."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from experiments.cli import main
+from experiments.teleport.schedules import run_schedules, schedules
 from symdisc.errors import SymdiscError
-from symdisc.teleport.schedules import schedules
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_schedule_families_are_what_the_docs_say():
@@ -24,20 +20,16 @@ def test_schedule_families_are_what_the_docs_say():
 
 
 def test_unknown_family_is_a_clear_error():
-    from symdisc.teleport.schedules import run_schedules
-
     with pytest.raises(SymdiscError, match="unknown E6 family often"):
         run_schedules(["often"], seeds=[0], smoke=True, progress=False)
 
 
 def test_schedules_smoke_events_where_scheduled(tmp_path):
     out = tmp_path / "e6.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "teleport_schedules.py"), "--smoke",
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["run", "e6_schedules", "--smoke", "--out", str(out)]) == 0
     assert out.with_suffix(".png").stat().st_size > 0
     result = json.loads(out.read_text())
-    runs = {r["arm"]: r for r in result["runs"]}
+    runs = {r["arm"]: r for r in result["results"][0]["runs"]}
     spe = runs["none"]["steps_per_epoch"]
     assert runs["none"]["teleport"] is None
     events = lambda arm: [(e["step"], e["batches"]) for e in runs[arm]["teleport"]["events"]]
@@ -49,4 +41,5 @@ def test_schedules_smoke_events_where_scheduled(tmp_path):
         assert run["curves"]["train_loss"][0] == runs["none"]["curves"]["train_loss"][0]
         if run["teleport"]:
             assert all(e["max_abs_batch_loss_change"] < 1e-10 for e in run["teleport"]["events"]), arm
-    assert set(result["paired_log10_gap"]) == set(runs) - {"none"}
+    summary = result["summary"]
+    assert set(summary["paired_log10_gap"]) == set(runs) - {"none"} == set(summary["arms"]) - {"none"}

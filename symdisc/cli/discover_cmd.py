@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
 from symdisc.errors import InputError
+from symdisc.zoo import names as zoo_names
 
 
 def discover_command(
@@ -53,30 +55,81 @@ def discover_command(
 
 
 def verify_command(
-    directory: Path = typer.Argument(..., help="run directory of `symdisc discover`, or an exported file"),
+    source: str = typer.Argument(..., help="artefact (run directory or exported file); with --symmetry: zoo preset "
+                                           "or FILE.py:FUNC"),
+    symmetry: str = typer.Option(None, "--symmetry", help="known (the architecture's known continuous "
+                                                          "symmetries) or an artefact learned on it; SOURCE is then "
+                                                          "the architecture"),
+    act: str = ACT, dims: str = DIMS, bias: bool = BIAS, loss: str = LOSS, skip: bool = SKIP, variant: str = VARIANT,
     arch_spec: str = typer.Option(None, "--arch", help="FILE.py:FUNC for artefacts learned on a user module"),
     draws: int = typer.Option(16, "--draws", help="held-out (θ, X) draws"),
     seed: int = typer.Option(0, "--seed", help="seed of the held-out stream"),
+    batch: int = typer.Option(None, "--batch", help="samples per draw (default: the artefact's training batch, "
+                                                    "else the architecture's)"),
+    curves: bool = typer.Option(True, "--curves/--no-curves", help="loss along orbit and flow curves vs random ones "
+                                                                   "(the slow part)"),
     json_out: bool = JSON,
 ) -> None:
-    """Verify a learned symmetry on held-out draws in float64 (and record it in the card of a run directory).
+    """Verify a symmetry on held-out draws in float64: a learned artefact (its card records the result), or with
+    --symmetry the known continuous symmetries of an architecture (or an artefact learned on it).
 
-    JSON: {"batch_size", "draws", "num_generators", "num_params", "invariance": {"median", "p90",
+    JSON (one symmetry): {"batch_size", "draws", "seed", "held_out_stream", "num_generators", "num_params",
+    "symmetry", "exactness": {"exact", "exact_draws", "condition"}, "invariance": {"median", "p90",
     "output_median"}, "curves": {"orbit"|"flow": {"learned_median", "random_median", "ratio"}},
     "identity_error_median", "composition_error_median": {t: …}, "bracket_residual_median",
     "closure_residual_median", "data_dependence_median", "census": {"output_null_dim", "loss_null_dim"},
     "known_orbit_dim", "principal_angles_mean_cos2": {"output_null", "loss_null", "known"},
     "fields": [{"index", "invariance_median", "output_residual_median", "class", "null_share_output",
-    "null_share_loss", "known_share", "novelty", "data_dependence"}], "counts", "verdict"}
+    "null_share_loss", "known_share", "novelty", "data_dependence"}], "counts", "unavailable", "found", "verdict"}.
+    --symmetry known: {"architecture", "num_params", "symmetries": (one such report per symmetry)}
     """
-    from symdisc.discovery.api import verify_artefact
+    from symdisc.verification import verify
 
-    arch = load_architecture(arch_spec) if arch_spec else None
-    report = verify_artefact(directory, arch=arch, draws=draws, seed=seed)
+    options = dict(act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
+    run = dict(draws=draws, seed=seed, batch=batch, curves=curves)
+    if symmetry is None:
+        _check_artefact_source(source, options)
+        report = verify(Path(source), arch=load_architecture(arch_spec) if arch_spec else None, **run)
+        _emit(report, json_out)
+        return
+    if arch_spec:
+        raise InputError("--arch names the architecture of an artefact SOURCE; with --symmetry, SOURCE is the "
+                         "architecture")
+    arch = load_architecture(source, **options)
+    if symmetry != "known":
+        if not Path(symmetry).exists():
+            raise InputError(f"--symmetry takes known or an artefact path; {symmetry!r} is neither")
+        _emit(verify(Path(symmetry), arch=arch, **run), json_out)
+        return
+    syms = [s for s in arch.known_symmetries() if not s.discrete]
+    if not syms:
+        raise InputError(f"{arch.name} has no known continuous symmetry to verify "
+                         f"(known: {', '.join(s.name for s in arch.known_symmetries()) or 'none'})")
+    reports = [verify(s, arch=arch, **run) for s in syms]
+    if json_out:
+        emit_json({"architecture": arch.name, "num_params": arch.num_params, "symmetries": reports})
+        return
+    for r in reports:
+        Console().print(f"[bold]{escape(r['symmetry']['name'])}[/]: {escape(r['verdict'])}")
+
+
+def _check_artefact_source(source: str, options: dict) -> None:
+    """Without --symmetry SOURCE is an artefact; say so when it names an architecture instead."""
+    if Path(source).exists():
+        if any(v is not None for v in options.values()):
+            raise InputError("architecture options (--act, --dims, …) describe a zoo preset: pass the preset as "
+                             "SOURCE with --symmetry known (or --symmetry DIR)")
+        return
+    if ".py:" in source or source in zoo_names():
+        raise InputError(f"{source} is an architecture: add --symmetry known (its known symmetries) or "
+                         "--symmetry DIR (an artefact learned on it)")
+
+
+def _emit(report: dict, json_out: bool) -> None:
     if json_out:
         emit_json(report)
         return
-    Console().print(report["verdict"])
+    Console().print(escape(report["verdict"]))
 
 
 def export_command(

@@ -1,18 +1,16 @@
-"""The Python API of discovery: ``discover``, ``verify_artefact`` (used by the CLI too)."""
+"""The Python API of discovery: ``discover`` (used by the CLI too); verification lives in symdisc.verification."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from symdisc.architecture import Architecture
-from symdisc.discovery.artefact import load, update_card
+from symdisc.discovery.artefact import load
 from symdisc.discovery.config import preset_config
-from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import with_overrides
 from symdisc.discovery.trainer import Trainer
-from symdisc.discovery.verify import VerifyConfig
-from symdisc.discovery.verify import verify as run_verification
 from symdisc.errors import InputError
+from symdisc.verification.api import verify
 
 
 def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None = None, preset: str = "default",
@@ -38,7 +36,7 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
     report = {"out": str(out), "architecture": arch.name, "num_params": arch.num_params, "config": cfg.to_dict(),
               "training": summary, "verification": None, "figures": []}
     if verify_draws > 0:
-        report["verification"] = verify_artefact(out, arch=arch, draws=verify_draws, seed=seed)
+        report["verification"] = verify(out, arch=arch, draws=verify_draws, seed=seed)
     if make_figures:
         from symdisc.discovery.figures import figures
 
@@ -46,25 +44,3 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
         report["figures"] = figures(sym, arch, trainer.batch, out, seed=seed)
     return report
 
-
-def verify_artefact(source: str | Path, arch: Architecture | None = None, draws: int = 16, seed: int = 0) -> dict:
-    """Verify the artefact at ``source``; a run directory's card records the result."""
-    if draws < 1:
-        raise InputError("--draws must be ≥ 1")
-    sym = load(source, arch=arch)
-    report = run_verification(sym, sym.arch, sym.data_shape[0], VerifyConfig(draws=draws, seed=seed))
-    if Path(source).is_dir():
-        update_card(source, verification=report)
-    return report
-
-
-def verify(source: str | Path | LearnedSymmetry, arch: Architecture | None = None, draws: int = 16,
-           seed: int = 0) -> dict:
-    """``symdisc.verify``: held-out verification of an artefact (path) or of a loaded LearnedSymmetry."""
-    if isinstance(source, LearnedSymmetry):
-        if arch is None and getattr(source, "arch", None) is None:
-            raise InputError("pass the architecture the symmetry acts on (arch=…)")
-        if source.data_shape is None:
-            raise InputError("the symmetry does not record the batch shape its action takes")
-        return run_verification(source, arch or source.arch, source.data_shape[0], VerifyConfig(draws=draws, seed=seed))
-    return verify_artefact(source, arch=arch, draws=draws, seed=seed)

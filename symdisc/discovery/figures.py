@@ -14,8 +14,9 @@ from torch.func import vmap  # noqa: E402
 
 from symdisc.architecture import Architecture, make_generator  # noqa: E402
 from symdisc.discovery.learned import LearnedSymmetry  # noqa: E402
-from symdisc.discovery.verify import HELD_OUT_STREAM, _act_along  # noqa: E402
+from symdisc.linalg import expm  # noqa: E402
 from symdisc.plotting import save_figure  # noqa: E402
+from symdisc.verification.config import HELD_OUT_STREAM  # noqa: E402
 
 MAX_HEATMAP_P = 64
 
@@ -46,15 +47,13 @@ def figures(sym: LearnedSymmetry, arch: Architecture, batch: int, out: str | Pat
     """Write generators.png, exp_generators.png (p ≤ 64) and curves.png into ``out``; return the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    arch = arch.to(dtype=torch.float64)
-    sym.gens.to(torch.float64)
-    sym.action.to(torch.float64)
+    arch = arch.to(dtype=torch.float64)  # a float32 artefact then runs in float64 on cast copies; sym is not changed
     written = []
     with torch.no_grad():
-        H = sym.gens.matrices()
+        H = sym.generators(torch.float64)
         if arch.num_params <= MAX_HEATMAP_P:
             written.append(_heatmaps(H, "h", out / "generators.png"))
-            written.append(_heatmaps(torch.linalg.matrix_exp(H), "exp(h)", out / "exp_generators.png"))
+            written.append(_heatmaps(expm(H), "exp(h)", out / "exp_generators.png"))
         gen = make_generator(seed, HELD_OUT_STREAM, 99)
         theta, X, Y = (t[0] for t in arch.sample_draws(1, batch, gen))
         L0 = arch.batch_loss(theta, X, Y)
@@ -69,7 +68,7 @@ def figures(sym: LearnedSymmetry, arch: Architecture, batch: int, out: str | Pat
             R = torch.randn(*H.shape[1:], generator=gen, dtype=torch.float64)
             xi_r = sym.algebra_field(R @ theta, R.reshape(-1), theta, X)
             r_scale = 0.2 * theta.norm() / xi_r.norm()
-            curve_r = vmap(lambda t, s=r_scale, M=R: arch.batch_loss(_act_along(sym, theta, X, t * s, M=M), X, Y))(ts)
+            curve_r = vmap(lambda t, s=r_scale, M=R: arch.batch_loss(sym.act_algebra(t * s * M, theta, X), X, Y))(ts)
             ax.plot(ts, curve_r - L0, color="C3", alpha=0.6, ls="--",
                     label="random h (‖ξ‖ matched)" if i == 0 else None)
         ax.set_xlabel("t (curve moves 0.2‖θ‖ per unit t at t = 0)")

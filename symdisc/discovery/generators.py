@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from symdisc.errors import InputError
+from symdisc.linalg import expm
 
 Kind = Literal["free", "lowrank"]
 
@@ -56,7 +57,7 @@ def phi1_apply(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """φ_1(A) w = Σ_j A^j w/(j+1)!, from the top-right column of exp([[A, w], [0, 0]])."""
     n = A.shape[0]
     aug = torch.cat([torch.cat([A, w[:, None]], dim=1), torch.zeros(1, n + 1, dtype=A.dtype, device=A.device)])
-    return torch.linalg.matrix_exp(aug)[:n, n]
+    return expm(aug)[:n, n]
 
 
 class WoodburyStiefel(geoopt.CanonicalStiefel):
@@ -113,10 +114,11 @@ class Generators(nn.Module):
         return M / M.flatten(1).norm(dim=1)[:, None, None]
 
     def _lowrank_factors(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ_k c_k h_k = A Bᵀ with A, B ∈ ℝ^{p×kr} (normalisation folded into A)."""
-        norms = torch.sqrt(torch.einsum("kar,kas,kbr,kbs->k", self.U, self.U, self.V, self.V))
-        A = (self.U * (c / norms)[:, None, None]).permute(1, 0, 2).reshape(self.p, -1)
-        return A, self.V.permute(1, 0, 2).reshape(self.p, -1)
+        """Σ_k c_k h_k = A Bᵀ with A, B ∈ ℝ^{p×kr} (normalisation folded into A), in c's dtype."""
+        U, V = self.U.to(c), self.V.to(c)
+        norms = torch.sqrt(torch.einsum("kar,kas,kbr,kbs->k", U, U, V, V))
+        A = (U * (c / norms)[:, None, None]).permute(1, 0, 2).reshape(self.p, -1)
+        return A, V.permute(1, 0, 2).reshape(self.p, -1)
 
     def apply(self, c: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """(Σ_k c_k h_k) θ without forming p×p matrices in low-rank mode."""
@@ -144,7 +146,7 @@ class Generators(nn.Module):
         if self.kind != "free":
             raise InputError("group-element matrices are only formed for free generators")
         M = torch.einsum("k,kab->ab", c, self.matrices().to(c))
-        return torch.linalg.matrix_exp(M)
+        return expm(M)
 
     def bracket_matrix(self, a: int, b: int) -> torch.Tensor:
         """[h_a, h_b] = h_a h_b − h_b h_a as a p×p matrix (forms p×p matrices: the matrix encoding's small p)."""

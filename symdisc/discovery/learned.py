@@ -9,6 +9,7 @@ from symdisc.discovery.action import ActionNet
 from symdisc.discovery.generators import Generators
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
+from symdisc.linalg import expm
 from symdisc.symmetry.base import Level, Symmetry
 
 
@@ -80,9 +81,21 @@ class LearnedSymmetry(Symmetry):
         enc, lin = self.encode(rows.to(theta), theta, bound)
         return self._run_action(enc, lin, theta, self._xflat(X, theta))
 
+    def act_algebra(self, M: torch.Tensor, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        """a_X(exp(M), θ) for any M ∈ gl(p) (a p×p matrix), also outside the span of the learned generators."""
+        self._check(theta, X)
+        g = expm(M.to(theta))
+        lin = g @ theta - theta
+        enc = (g - torch.eye(g.shape[0], dtype=g.dtype, device=g.device)).reshape(-1) \
+            if self.action.cfg.encoding == "matrix" else lin
+        return self._run_action(enc, lin, theta, self._xflat(X, theta))
+
     def exactness(self, theta, X=None) -> dict:
-        return {"exact": None, "condition": "learned action: invariance holds only approximately "
-                                            "(its card records the held-out residual)"}
+        """Invariance unknown (approximate); ``identity``: a(I, θ) = θ holds by construction only with the hard
+        identity (the free and residual actions learn it)."""
+        return {"exact": None, "identity": self.action.cfg.identity == "hard",
+                "condition": "learned action: invariance holds only approximately (its card records the held-out "
+                             "residual)"}
 
     def field(self, coeffs, theta, X=None):
         """ξ_h(θ) for h = Σ c_k h_k, straight from the encoding's derivative (no matrix_exp to differentiate)."""

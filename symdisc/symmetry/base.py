@@ -9,7 +9,9 @@ generators h_1..h_k the element is g = exp(Σ_k c_k h_k) and
 * ``orbit(c, θ, ts, X)`` the curve t ↦ a_X(exp(t h), θ).
 
 Discrete symmetries (permutations, sign flips) have ``num_generators == 0``; ``act`` then takes
-the discrete analogue of a group element (see ``sample_element``) and ``tangents`` is p×0.
+the discrete analogue of a group element (see ``sample_element``, ``identity_element``), ``tangents``
+is p×0 and ``field`` / ``orbit`` raise InputError.  tests/test_symmetry_contract.py checks every
+implementation against this contract.
 Consumers (census, teleportation, Ridge Rider, DCS) use only this interface.
 """
 
@@ -75,6 +77,8 @@ class Symmetry(ABC):
     def field(self, coeffs: torch.Tensor, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """ξ_h(θ) = d/dt a_X(exp(t h), θ)|_{t=0} for h = Σ c_k h_k (one jvp)."""
         self._check(theta, X)
+        if self.num_generators == 0:
+            raise InputError(f"{self.name} is discrete: it has no fields (its tangents are p×0)")
         zero = torch.zeros_like(coeffs)
         return jvp(lambda c: self.act(c, theta, X), (zero,), (coeffs,))[1]
 
@@ -86,6 +90,10 @@ class Symmetry(ABC):
         if self.num_generators == 0:
             raise InputError(f"{self.name} is discrete: it has no orbit curves")
         return vmap(lambda t: self.act(t * coeffs, theta, X))(ts)
+
+    def identity_element(self) -> torch.Tensor | None:
+        """The element ``act`` maps to the identity: c = 0 (continuous); None for a discrete group that does not say."""
+        return None if self.discrete else torch.zeros(self.num_generators, dtype=torch.float64)
 
     def sample_element(self, generator: torch.Generator, scale: float = 1.0) -> torch.Tensor:
         """A random group element: coefficients c ~ N(0, scale²) (continuous) or a discrete element."""

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from symdisc.layout import ParamLayout
+from symdisc.linalg import expm
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.hidden import algebra_basis
 
@@ -43,7 +44,7 @@ class ConjugatedRotation(Symmetry):
         self._check(theta, None)
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
         M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
-        return self.phi_inv(torch.linalg.matrix_exp(M) @ self.phi(theta))
+        return self.phi_inv(expm(M) @ self.phi(theta))
 
     def describe(self) -> dict:
         return {**super().describe(), "group": f"SO({self.n})", "source": self.source}

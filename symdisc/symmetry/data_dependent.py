@@ -34,7 +34,7 @@ import torch
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
-from symdisc.linalg import numerical_rank
+from symdisc.linalg import expm, numerical_rank
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.hidden import algebra_basis
 
@@ -80,7 +80,7 @@ class DataDependentGL(Symmetry):
         self._check(theta, X)
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
         M = coeffs.reshape(self.hidden, self.hidden)  # Σ_ab c_ab E_ab: the gl basis is row-major E_ab
-        g = torch.linalg.matrix_exp(M)
+        g = expm(M)
         params = dict(self.layout.unflatten(theta))
         H = self.layer_input(theta, X).transpose(0, 1)  # (h_{j-1}, B)
         Z = self._pre_activation(params, H)
@@ -98,7 +98,7 @@ class DataDependentGL(Symmetry):
                 target = target - params[self.b_in][:, None]
             H_pinv, W = torch.linalg.pinv(H), params[self.w_in]
             params[self.w_in] = target @ H_pinv + (W - W @ H @ H_pinv if self.complement else 0)
-            params[self.w_out] = params[self.w_out] @ torch.linalg.matrix_exp(-M)
+            params[self.w_out] = params[self.w_out] @ expm(-M)
         return self.layout.flatten(params)
 
     def exactness(self, theta: torch.Tensor, X: torch.Tensor) -> dict:

@@ -24,6 +24,7 @@ import torch
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
+from symdisc.linalg import expm
 from symdisc.symmetry.base import Level, Symmetry
 
 Role = Literal["produces", "consumes"]
@@ -123,7 +124,7 @@ class MatrixGroupSymmetry(Symmetry):
             d = torch.diagonal(M)
             g, g_inv = torch.diag(torch.exp(d)), torch.diag(torch.exp(-self.alpha * d))
         else:
-            g, g_inv = torch.linalg.matrix_exp(M), torch.linalg.matrix_exp(-M)
+            g, g_inv = expm(M), expm(-M)
         return self.space.transform(theta, g, g_inv)
 
     def describe(self) -> dict:
@@ -151,6 +152,11 @@ class FiniteGroupSymmetry(Symmetry):
     def act(self, coeffs, theta, X=None):
         P = self.matrix(coeffs, theta.dtype, theta.device)
         return self.space.transform(theta, P, P.transpose(0, 1) if self.kind == "permutation" else P)
+
+    def identity_element(self) -> torch.Tensor:
+        """The identity permutation (0, …, h−1) or the all-plus sign vector."""
+        h = self.space.dim
+        return torch.arange(h) if self.kind == "permutation" else torch.ones(h, dtype=torch.long)
 
     def sample_element(self, generator, scale=1.0):
         h = self.space.dim

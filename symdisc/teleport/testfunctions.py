@@ -58,9 +58,11 @@ def rosenbrock() -> TestFunction:
 def ellipse(a: float = 9.0) -> TestFunction:
     if a <= 0:
         raise InputError(f"the ellipse needs a > 0, got {a}")
-    r = a**0.5
-    phi = lambda x: torch.stack([x[0], r * x[1]])
-    phi_inv = lambda u: torch.stack([u[0], u[1] / r])
+    scale = lambda x: torch.tensor([1.0, a**0.5], dtype=x.dtype, device=x.device)
+    # elementwise on the vector: a 0-dim float32 tensor times a Python float gets a float64 forward-mode
+    # tangent (torch 2.x), which made the fields float64 for float32 θ
+    phi = lambda x: x * scale(x)
+    phi_inv = lambda u: u / scale(u)
     sym = ConjugatedRotation(_LAYOUT2, phi, phi_inv, f"SO(2)-ellipse(a={a:g})", "D eq. C.1-C.2")
     return TestFunction(f"ellipse-{a:g}", _norm_sq(phi), sym, (1.0, 1.0), (0.0, 0.0), "D app. C")
 

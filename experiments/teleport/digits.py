@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import torch
 from torch.func import grad
@@ -35,11 +33,11 @@ from symdisc import data as datasets
 from symdisc import zoo
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError, SymdiscError
-from symdisc.io import json_ready, write_json
+from symdisc.optim.move import StatePolicy
 from symdisc.progress import track
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.product import hidden_layers_gl
-from symdisc.teleport.optimizer import StatePolicy, TeleportOptimizer
+from symdisc.teleport.optimizer import TeleportOptimizer
 from symdisc.teleport.routine import TeleportConfig
 
 
@@ -139,8 +137,8 @@ def train_one(arch: Architecture, split: datasets.Split, spec: OptimizerSpec, se
     if objective is None:
         opt = base
     else:
-        opt = TeleportOptimizer(base, symmetry, params=theta, loss_fn=loss_fn,
-                                batches=_random_batches(split, plan.batch_size, make_generator(seed, 2)),  # own stream: g unused
+        draw = _random_batches(split, plan.batch_size, make_generator(seed, 2))  # own stream; the optimizer's unused
+        opt = TeleportOptimizer(base, symmetry, params=theta, loss_fn=loss_fn, batches=draw,
                                 schedule=[e * steps_per_epoch for e in plan.epochs],
                                 teleport_batches=plan.batches, config=replace(plan.config, objective=objective),
                                 state_policy=plan.state_policy, generator=make_generator(seed, 3))
@@ -301,16 +299,3 @@ def run_digits(
     }
     return {"setup": setup, "summary": summarize(runs), "runs": runs}
 
-
-def write_result(out: Path, result: dict, command: str, seconds: float, figure: Callable[[dict, Path], None]) -> dict:
-    """The experiment scripts' record: command, seconds, load average and the JSON-ready result, per-run
-    curves trimmed to the losses and test accuracy (the summary keeps all); written atomically to
-    ``out`` with ``figure(record, out.png)`` beside it."""
-    record = {"command": command, "seconds": seconds, "loadavg": [round(x, 2) for x in os.getloadavg()],
-              **json_ready(result, 6, nonfinite_to_null=True)}
-    for run in record["runs"]:
-        run["curves"] = {k: run["curves"][k] for k in ("train_loss", "test_loss", "test_acc")}
-    write_json(out, record)
-    figure(record, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} in {seconds:.0f} s")
-    return record

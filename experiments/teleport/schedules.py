@@ -23,11 +23,11 @@ from dataclasses import asdict, replace
 
 import torch
 
+from experiments.teleport.digits import OptimizerSpec, TeleportPlan, mlp, summarize, train_one
 from symdisc import data as datasets
 from symdisc.errors import InputError
 from symdisc.progress import track
 from symdisc.symmetry.product import hidden_layers_gl
-from symdisc.teleport.digits import OptimizerSpec, TeleportPlan, mlp, summarize, train_one
 from symdisc.teleport.routine import TeleportConfig
 
 DIMS = "64,64,64,10"
@@ -62,6 +62,13 @@ def paired_log_gap(runs: list[dict], arm: str, key: str, epochs: Iterable[int]) 
     return out
 
 
+def log_gaps(runs: list[dict], report_epochs: Iterable[int], epochs: int) -> dict:
+    """{arm: {train_loss | test_loss: paired_log_gap at the report epochs (those ≤ epochs, else the last)}}."""
+    report = [e for e in report_epochs if e <= epochs] or [epochs]
+    return {arm: {key: paired_log_gap(runs, arm, key, report) for key in ("train_loss", "test_loss")}
+            for arm in dict.fromkeys(r["arm"] for r in runs) if arm != "none"}
+
+
 def log_gap(curve: list, base: list, e: int) -> float | None:
     """log10 curve[e] − log10 base[e], or None where either is missing, non-finite or ≤ 0."""
     if e >= len(curve) or e >= len(base):
@@ -73,8 +80,10 @@ def log_gap(curve: list, base: list, e: int) -> float | None:
 
 def run_schedules(families: Iterable[str] = FAMILIES, seeds: Iterable[int] = range(5), epochs: int = 30,
                   device: str | torch.device = "cpu", progress: bool = True, smoke: bool = False,
-                  report_epochs: Iterable[int] = (2, 5, 10, 20, 30)) -> dict:
-    """Train SGD on digits without teleport and with every schedule of ``families``; runs, summary, setup.
+                  report_epochs: Iterable[int] = (2, 5, 10, 20, 30), teleport_steps: int = 10,
+                  per_family: int | None = None) -> dict:
+    """Train SGD on digits without teleport and with every schedule of ``families`` (the first ``per_family``
+    of each; None: all), teleports of ``teleport_steps`` ascent steps; runs, summary, setup.
 
     ``smoke``: 2 epochs, 3 ascent steps, the first two schedules of each family (CI)."""
     families, seeds = list(families), list(seeds)
@@ -82,9 +91,10 @@ def run_schedules(families: Iterable[str] = FAMILIES, seeds: Iterable[int] = ran
     if unknown:
         raise InputError(f"unknown E6 famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
                            f"choose from {', '.join(FAMILIES)}")
-    base = replace(BASE, config=replace(BASE.config, steps=3)) if smoke else BASE
-    epochs = min(epochs, 2) if smoke else epochs
-    plans = {f: dict(list(p.items())[:2]) if smoke else p for f, p in schedules(base).items() if f in families}
+    if smoke:
+        epochs, teleport_steps, per_family = min(epochs, 2), 3, 2
+    base = replace(BASE, config=replace(BASE.config, steps=teleport_steps))
+    plans = {f: dict(list(p.items())[:per_family]) for f, p in schedules(base).items() if f in families}
     arch = mlp(DIMS, torch.float64, device)
     split = datasets.digits(dtype=torch.float64).to(device=device)
     symmetry = hidden_layers_gl(arch, "pinv")
@@ -98,9 +108,7 @@ def run_schedules(families: Iterable[str] = FAMILIES, seeds: Iterable[int] = ran
         runs.append({"optimizer": "sgd", "seed": seed, "family": fam, "arm": arm,
                      "schedule": None if plan is None else {"epochs": list(plan.epochs), "batches": plan.batches},
                      **rec})
-    report = [e for e in report_epochs if e <= epochs] or [epochs]
-    gaps = {arm: {key: paired_log_gap(runs, arm, key, report) for key in ("train_loss", "test_loss")}
-            for arm in dict.fromkeys(r["arm"] for r in runs) if arm != "none"}
+    gaps = log_gaps(runs, report_epochs, epochs)
     setup = {
         "experiment": "E6 (substitute: scikit-learn digits for MNIST, 64-64-64-10 for 784-512-512-10)",
         "architecture": arch.describe()["spec"], "num_params": arch.num_params, "optimizer": asdict(SGD),

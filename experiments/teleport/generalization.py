@@ -26,11 +26,13 @@ from __future__ import annotations
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict
 
 import numpy as np
 import torch
 
+from experiments.teleport.correlation import losses, study_architecture, train_sgd
 from symdisc import data as datasets
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
@@ -38,7 +40,6 @@ from symdisc.progress import track
 from symdisc.symmetry import hidden_layers_gl
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport import geometry
-from symdisc.teleport.correlation import losses, study_architecture, train_sgd
 from symdisc.teleport.guard import LossGuard
 from symdisc.teleport.objectives import ObjectiveSpec
 from symdisc.teleport.routine import TeleportConfig, teleport
@@ -165,7 +166,7 @@ def _run_seed(arch: Architecture, symmetry: Symmetry, split: datasets.Split, con
                                               "teleport": events[arm]} for i, arm in enumerate(arms)}}
 
 
-def run_teleport_generalization(dataset: str = "synthetic", seeds: int = 5, epochs: int = 40,
+def run_teleport_generalization(dataset: str = "synthetic", seeds: int | Iterable[int] = 5, epochs: int = 40,
                                 teleport_epoch: int = 20, device: str = "cpu", progress: bool = False, *,
                                 seed: int = 0, arms=tuple(ARMS), n_samples: int = 12000, n_features: int = 64,
                                 dims: str = "64,32,10,10", lr: float = 0.02, batch_size: int = 20,
@@ -174,7 +175,10 @@ def run_teleport_generalization(dataset: str = "synthetic", seeds: int = 5, epoc
                                 sharpness_directions: int = geometry.PAPER_DIRECTIONS,
                                 sharpness_variant: str = "delta", action_form: str = "pinv", monotone: bool = False,
                                 dtype=torch.float32) -> dict:
-    """E9 on ``synthetic`` (the CIFAR-10 substitute) or ``digits``; returns per-seed curves and a summary."""
+    """E9 on ``synthetic`` (the CIFAR-10 substitute) or ``digits``; returns per-seed curves and a summary.
+
+    ``seeds``: a count n (the seeds 0..n−1) or the seeds s themselves; seed s draws from the streams
+    ``make_generator(seed, s, ...)`` only."""
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise InputError(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
@@ -196,9 +200,10 @@ def run_teleport_generalization(dataset: str = "synthetic", seeds: int = 5, epoc
                                    spec=ObjectiveSpec(sharpness_directions=sharpness_directions,
                                                       sharpness_variant=sharpness_variant))
                for arm in arms if ARMS[arm] is not None}
+    seeds = list(range(seeds) if isinstance(seeds, int) else seeds)
     runs = []
     t_start = time.perf_counter()
-    for s in track(range(seeds), "seeds", total=seeds, enabled=progress):
+    for s in track(seeds, "seeds", total=len(seeds), enabled=progress):
         runs.append(_run_seed(arch, symmetry, split, configs, arms, (seed, s), epochs, teleport_epoch, lr,
                               batch_size, n_teleport_batches, teleport_batch_size))
     return {

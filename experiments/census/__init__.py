@@ -1,0 +1,1 @@
+"""The symmetry census of the zoo presets (docs/census.md)."""

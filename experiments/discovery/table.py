@@ -1,0 +1,31 @@
+"""The README's discovery table from the case results experiments/results/discovery/<case>.json."""
+
+from __future__ import annotations
+
+import json
+
+from experiments.discovery.cases import CASES
+from experiments.registry import RESULTS, seed_results
+
+
+def _fmt(x, spec=".1e"):
+    return "–" if x is None else format(x, spec)
+
+
+def markdown() -> str:
+    """One row per committed case (file-name order): batch, k, steps, invariance, curve ratios, cos², counts."""
+    lines = ["| case | B | k | steps | invariance (median) | curve ratio orbit / flow | mean cos² vs known span "
+             "| fields: functional / loss-only / not invariant; in known span | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(CASES, key=lambda n: f"{n}.json"):  # the order of the files in the directory
+        path = RESULTS / "discovery" / f"{name}.json"
+        if not path.is_file():
+            continue
+        d = seed_results(json.loads(path.read_text()))[0]
+        c, r = d["counts"], d["curve_ratio"]
+        lines.append(f"| `{d['case']}` ({d['preset']}) | {d['batch_size']} | {d['k']} | {d['steps']} | "
+                     f"{_fmt(d['invariance_median'])} | {_fmt(r['orbit'])} / {_fmt(r['flow'])} | "
+                     f"{_fmt(d['principal_angles_mean_cos2']['known'], '.3f')} | "
+                     f"{c['functional']} / {c['loss-only']} / {c['not invariant']}; {c['in_known_span']} | "
+                     f"{d['verdict'].split(':')[0]} |")
+    return "\n".join(lines)
