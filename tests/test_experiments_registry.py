@@ -30,7 +30,23 @@ def test_every_runner_is_complete():
         assert path.suffix == ".json" and registry.RESULTS in path.parents
 
 
-@pytest.mark.parametrize("name", sorted(RUNNERS))
+# The discovery runners are one function over cases (experiments/discovery/reproductions.py): three cases cover its
+# paths (the scalar metrics, the layer coupling of batch-1 cases, the plain path); the others are checked below
+# without training, which keeps the suite's time in bounds.
+DISCOVERY_SMOKE = {"discovery_fig6.3-linear-scalar", "discovery_fig6.4-sigmoid-2layer", "discovery_rescale-relu-3-3-1"}
+SMOKE = sorted(n for n in RUNNERS if not n.startswith("discovery_") or n in DISCOVERY_SMOKE)
+
+
+def test_every_discovery_case_builds_its_architecture():
+    from experiments.discovery.cases import CASES
+
+    assert {f"discovery_{n}" for n in CASES} == {n for n in RUNNERS if n.startswith("discovery_")} >= DISCOVERY_SMOKE
+    for name, case in CASES.items():
+        arch = case.arch()
+        assert 1 <= RUNNERS[f"discovery_{name}"].configure(smoke=True)["k"] <= arch.num_params
+
+
+@pytest.mark.parametrize("name", SMOKE)
 def test_smoke_config_runs(name, tmp_path):
     """run → a JSON-ready result (strict JSON: non-finite values as null), summarize, figure(s) written."""
     r = RUNNERS[name]

@@ -16,12 +16,14 @@ and field ξ_k(θ) = D_g a_X|_{I,θ}(h_k):
                   ρ = ‖(I − Π_known) ξ‖/‖ξ‖ (discovery.md §6 B9).
 
 Composition, bracket and the random comparator come from ``probes`` (null, with the reason, where the
-symmetry cannot supply them).  The symmetry is never modified: a float32 learned action runs in float64 on
-cast copies of its weights (LearnedSymmetry does so whenever θ's dtype differs), never by converting it.
+symmetry cannot supply them).  The symmetry is never modified: a learned one (anything with modules to move,
+``to(dtype=…)``) is verified on a float64 deep copy, made once (casting its weights at every call is
+several times slower).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -69,11 +71,19 @@ def _share(P: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
     return (P.T @ xi).pow(2).sum(0) / xi.pow(2).sum(0).clamp_min(1e-300)
 
 
+def float64_copy(sym: Symmetry) -> Symmetry:
+    """A float64 CPU deep copy of a symmetry with weights of its own (``to``); analytic ones are returned as is."""
+    if not callable(getattr(sym, "to", None)):
+        return sym
+    return copy.deepcopy(sym).to(dtype=torch.float64, device="cpu")
+
+
 def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyConfig | None = None) -> dict:
     """All metrics (JSON-able) plus a plain-language ``verdict`` for the continuous symmetry ``sym`` of ``arch``."""
     cfg = cfg or VerifyConfig()
     check_verifiable(sym, arch, batch, cfg.draws)
     arch = arch.to(dtype=torch.float64, device="cpu")
+    sym = float64_copy(sym)
     probe = probe_for(sym)
     k, p = sym.num_generators, arch.num_params
     gen = make_generator(cfg.seed, HELD_OUT_STREAM)
