@@ -57,7 +57,7 @@ def test_curves_separate_an_exact_symmetry_from_random_directions():
 
 @pytest.mark.parametrize("case,curves,invariance", [
     ("fig6.3-linear-scalar", False, 1.59e-05),  # the curves are the slow part (checked on known symmetries below)
-    ("rescale-relu-3-3-1", False, 6.21e-06),
+    ("rescale-relu-3-3-1", False, 5.94e-06),
 ])
 def test_learned_artefact_gives_its_committed_numbers(case, curves, invariance):
     """Same draws, same numbers as the committed card (16 draws).  Composition moved in the ninth digit when the
