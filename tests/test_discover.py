@@ -239,3 +239,14 @@ def test_lowrank_generators_train_and_round_trip(tmp_path):
     sym = artefact.load(tmp_path)
     s = torch.linalg.svdvals(sym.generators()[0])  # rank 1 up to the float32 training precision
     assert sym.gens.kind == "lowrank" and s[1] < 1e-6 * s[0]
+
+
+def test_cli_refuses_to_overwrite_a_run(tmp_path, capsys):
+    import symdisc
+
+    (tmp_path / "card.json").write_text("{}")
+    assert main(["discover", "linear-scalar", "--out", str(tmp_path), "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a discovery run: use --resume" in err and err.count("\n") == 1
+    with pytest.raises(symdisc.InputError, match=r"resume=True"):  # the library names no flag
+        symdisc.discover(symdisc.zoo.get("linear-scalar"), tmp_path, steps=2)

@@ -39,6 +39,10 @@ def discover_command(
     """
     from symdisc.discovery.api import discover
 
+    if level not in (None, "loss", "output"):
+        raise InputError(f"--level must be loss or output, got {level!r}")
+    if not resume and (out / "card.json").exists():
+        raise InputError(f"--out {out} already holds a discovery run: use --resume or another --out")
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,

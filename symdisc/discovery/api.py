@@ -20,11 +20,11 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
     """Train, save the artefact in ``out``, verify it on held-out draws and draw its figures."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file")
+        raise InputError(f"the run directory {out} is a file")
     if not resume and (out / "card.json").exists():
-        raise InputError(f"{out} already holds a discovery run: use --resume or another --out")
+        raise InputError(f"{out} already holds a discovery run: resume it (resume=True) or choose another directory")
     if level not in (None, "loss", "output"):
-        raise InputError(f"--level must be loss or output, got {level!r}")
+        raise InputError(f"the invariance level must be loss or output, got {level!r}")
     cfg = preset_config(preset, arch.name, k=k, steps=steps, generator_kind=generator_kind, rank=rank,
                         batch=batch, draws=draws, seed=seed, device=device)
     if level is not None:
