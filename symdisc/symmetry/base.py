@@ -35,13 +35,14 @@ class Symmetry(ABC):
 
     Attributes: ``name``; ``layout`` (the θ it acts on); ``num_generators`` k (0 if discrete);
     ``data_dependent`` (needs X); ``preserves`` ("output": f(g·θ, X) = f(θ, X); "loss": only the
-    per-sample loss is kept).
+    per-sample loss is kept); ``data_shape`` (the shape of X the action takes, when fixed; else None).
     """
 
     name: str = "symmetry"
     num_generators: int = 0
     data_dependent: bool = False
     preserves: Level = "output"
+    data_shape: list[int] | None = None  # the batch shape (B, …) an action takes when it is fixed (learned ones)
 
     def __init__(self, layout: ParamLayout):
         self.layout = layout

@@ -114,7 +114,7 @@ def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, pr
 
 
 def _data_batch(symmetry: Symmetry) -> int | None:
-    shape = getattr(symmetry, "data_shape", None)
+    shape = symmetry.data_shape
     return shape[0] if symmetry.data_dependent and shape else None
 
 

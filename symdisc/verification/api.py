@@ -14,7 +14,7 @@ from symdisc.verification.run import verify_symmetry
 
 def default_batch(sym: Symmetry, arch: Architecture) -> int:
     """The batch a learned symmetry was trained for, else the architecture's default."""
-    shape = getattr(sym, "data_shape", None)
+    shape = sym.data_shape
     return shape[0] if shape else arch.default_batch_size
 
 
