@@ -54,13 +54,19 @@ class LearnedSymmetry(Symmetry):
             g = torch.eye(self.layout.num_params, dtype=theta.dtype, device=theta.device)
             for c in rows:
                 g = G.exp_matrix(c.to(theta)) @ g
-            eye = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
-            return (g - eye).reshape(-1), g @ theta - theta
+            return self.encode_element(g, theta)
         moved = theta
         for c in rows:
             moved = G.exp_apply(c, moved, bound)
         disp = moved - theta
         return disp, disp
+
+    def encode_element(self, g: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoding, gθ − θ) of a p×p group element g: vec(g − I) (matrix encoding) or gθ − θ (orbit)."""
+        lin = g @ theta - theta
+        if self.action.cfg.encoding != "matrix":
+            return lin, lin
+        return (g - torch.eye(g.shape[0], dtype=g.dtype, device=g.device)).reshape(-1), lin
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> LearnedSymmetry:
         """Move generators and action (in place) to ``dtype`` / ``device``."""
@@ -84,10 +90,7 @@ class LearnedSymmetry(Symmetry):
     def act_algebra(self, M: torch.Tensor, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """a_X(exp(M), θ) for any M ∈ gl(p) (a p×p matrix), also outside the span of the learned generators."""
         self._check(theta, X)
-        g = expm(M.to(theta))
-        lin = g @ theta - theta
-        enc = (g - torch.eye(g.shape[0], dtype=g.dtype, device=g.device)).reshape(-1) \
-            if self.action.cfg.encoding == "matrix" else lin
+        enc, lin = self.encode_element(expm(M.to(theta)), theta)
         return self._run_action(enc, lin, theta, self._xflat(X, theta))
 
     def exactness(self, theta, X=None) -> dict:
