@@ -9,7 +9,8 @@
   solve that did not converge.  Another seed or step size may succeed; the CLI exits with code 4.
 
 Messages are one line, name no CLI flag (the library does not know its caller), and say what to do.
-``SymdiscError`` itself is the base class; catching it catches all three.
+``SymdiscError`` itself is the base class; catching it catches all three.  :class:`SymdiscWarning`
+marks what symdisc does but wants the caller to know (unverified fields used, an inexact teleport).
 """
 
 
@@ -27,3 +28,7 @@ class ArtefactError(SymdiscError):
 
 class NumericalError(SymdiscError, ArithmeticError):
     """Divergence, non-finite values or a numerical method that failed to converge."""
+
+
+class SymdiscWarning(UserWarning):
+    """Something the caller should know; the CLI prints it as one ``warning:`` line."""

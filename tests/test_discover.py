@@ -27,7 +27,7 @@ def scalar_run(tmp_path_factory):
 def test_linear_scalar_learns_the_rescaling(scalar_run):
     """B6: the learned field is parallel to (w1, −w2) on held-out θ, |cos| ≥ 0.99."""
     out, report = scalar_run
-    sym = artefact.load(out)
+    sym = artefact.load(out, fields="all")
     arch = zoo.get("linear-scalar").to(dtype=torch.float64)
     theta, X, _ = arch.sample_draws(32, 1, make_generator(9, 9))
     cos = []
@@ -54,7 +54,7 @@ def test_loaded_in_fresh_process_acts_the_same(scalar_run, tmp_path):
         import torch, json
         from symdisc import zoo, make_generator
         from symdisc.discovery.artefact import load
-        sym = load({str(out)!r})
+        sym = load({str(out)!r}, fields="all")
         arch = zoo.get("linear-scalar").to(dtype=torch.float64)
         theta, X, Y = (t[0] for t in arch.sample_draws(1, 1, make_generator(4)))
         moved = sym.act(torch.tensor([0.3], dtype=torch.float64), theta.float(), X.float()).double()
@@ -64,7 +64,7 @@ def test_loaded_in_fresh_process_acts_the_same(scalar_run, tmp_path):
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     there = json.loads(res.stdout)
-    sym = artefact.load(out)
+    sym = artefact.load(out, fields="all")
     arch = zoo.get("linear-scalar").to(dtype=torch.float64)
     theta, X, Y = (t[0] for t in arch.sample_draws(1, 1, make_generator(4)))
     here = sym.act(torch.tensor([0.3], dtype=torch.float64), theta.float(), X.float()).double()
@@ -77,7 +77,7 @@ def test_loaded_in_fresh_process_acts_the_same(scalar_run, tmp_path):
 def test_export_and_reload(scalar_run, tmp_path):
     out, _ = scalar_run
     target = artefact.export(out, tmp_path / "sym.safetensors")
-    a, b = artefact.load(out), artefact.load(target)
+    a, b = artefact.load(out, fields="all"), artefact.load(target, fields="all")
     assert torch.equal(a.generators(), b.generators())
     assert verify(target, draws=2)["num_generators"] == 1
 
@@ -236,7 +236,7 @@ def test_lowrank_generators_train_and_round_trip(tmp_path):
     report = discover(arch, tmp_path, k=2, steps=40, generator_kind="lowrank", rank=1, draws=8, verify_draws=2,
                       make_figures=False)
     assert report["config"]["generator_kind"] == "lowrank" and report["config"]["spectral_init"]
-    sym = artefact.load(tmp_path)
+    sym = artefact.load(tmp_path, fields="all")
     s = torch.linalg.svdvals(sym.generators()[0])  # rank 1 up to the float32 training precision
     assert sym.gens.kind == "lowrank" and s[1] < 1e-6 * s[0]
 

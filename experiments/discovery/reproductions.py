@@ -69,7 +69,7 @@ def train_case(name: str, case: Case, config: dict, seed: int) -> dict:
         report = discover(arch, run_dir, k=config["k"], steps=config["steps"], preset=config["preset"],
                           verify_draws=config["verify_draws"], make_figures=False, seed=seed, progress=True)
         seconds = time.perf_counter() - t0
-        extra = case_metrics(case, artefact.load(run_dir, arch=arch), arch)
+        extra = case_metrics(case, artefact.load(run_dir, arch=arch, fields="all"), arch)
         dest.mkdir(parents=True, exist_ok=True)
         for f in ARTEFACT_FILES:
             shutil.copy(run_dir / f, dest / f)
@@ -93,7 +93,7 @@ def reverify_case(name: str, case: Case, config: dict, seed: int) -> dict:
     training = {"k": trained["config"]["k"], "preset": trained["config"]["preset"],
                 "steps": trained["summary"]["steps"], "stopped": trained["summary"]["stopped"],
                 "seconds": round(time.perf_counter() - t0, 1), "reverified": True}
-    extra = case_metrics(case, artefact.load(directory, arch=arch), arch)
+    extra = case_metrics(case, artefact.load(directory, arch=arch, fields="all"), arch)
     return {**summary(name, case, v, training, extra), "artefact": str(directory)}
 
 
@@ -122,7 +122,7 @@ def figure(document: dict, path: Path) -> None:
 
     result, path = document["results"][0], Path(path)
     arch = CASES[result["case"]].arch()
-    sym = artefact.load(result["artefact"], arch=arch)
+    sym = artefact.load(result["artefact"], arch=arch, fields="all")
     with tempfile.TemporaryDirectory() as tmp:
         for fig_path in figures(sym, arch, sym.data_shape[0], tmp, seed=result["seed"]):
             shutil.copy(fig_path, path.with_name(f"{path.stem}_{Path(fig_path).name}"))

@@ -19,7 +19,8 @@ def discover_command(
     act: str = ACT, dims: str = DIMS, bias: bool = BIAS, loss: str = LOSS, skip: bool = SKIP, variant: str = VARIANT,
     generators: int = typer.Option(1, "--generators", "-k", help="number k of Lie algebra generators"),
     steps: int = typer.Option(None, "--steps", help="training steps (default 1000)"),
-    preset: str = typer.Option("default", "--preset", help="default | faithful (eq. 6.3 as printed)"),
+    preset: str = typer.Option("default", "--preset", help="default | constrained (fields projected onto the "
+                               "output null space, flow action) | faithful (eq. 6.3 as printed)"),
     kind: str = typer.Option(None, "--kind", help="generators: free (p×p, Stiefel) | lowrank"),
     rank: int = typer.Option(None, "--rank", help="rank of each low-rank generator"),
     batch: int = typer.Option(None, "--batch", help="data samples per draw (default: the architecture's)"),

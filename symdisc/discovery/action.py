@@ -28,6 +28,7 @@ from symdisc.errors import InputError
 
 Encoding = Literal["matrix", "orbit"]
 Identity = Literal["hard", "residual", "free"]
+Constraint = Literal["none", "output-null"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ActionConfig:
     linear_skip: bool = True
     use_data: bool = True
     activation: str = "silu"
+    constraint: Constraint = "none"  # "output-null": fields projected onto null D_θf(θ, X), finite action = flow
+    flow_steps: int = 8  # RK4 steps of the constrained action's flow per group element
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +69,10 @@ class ActionNet(nn.Module):
             raise InputError(f"unknown identity mode {cfg.identity!r}; choose hard, residual or free")
         if cfg.activation not in _ACTS:
             raise InputError(f"unknown action activation {cfg.activation!r}")
+        if cfg.constraint not in ("none", "output-null"):
+            raise InputError(f"unknown field constraint {cfg.constraint!r}; choose none or output-null")
+        if cfg.flow_steps < 1:
+            raise InputError(f"the constrained action needs flow_steps ≥ 1, got {cfg.flow_steps}")
         if cfg.depth < 1 or cfg.width < 1:
             raise InputError("the action MLP needs depth ≥ 1 and width ≥ 1")
         self.p, self.cfg = p, cfg

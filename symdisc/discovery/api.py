@@ -40,7 +40,7 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
     if make_figures:
         from symdisc.discovery.figures import figures
 
-        sym = load(out, arch=arch)
+        sym = load(out, arch=arch, fields="all")
         report["figures"] = figures(sym, arch, trainer.batch, out, seed=seed)
     return report
 

@@ -18,6 +18,7 @@ import datetime as _dt
 import hashlib
 import json
 import platform
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from symdisc.architecture import Architecture
 from symdisc.discovery.action import ActionConfig, ActionNet
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.errors import ArtefactError, InputError
+from symdisc.errors import ArtefactError, InputError, SymdiscWarning
 from symdisc.io import write_json
 from symdisc.tensorio import load_tensors, save_tensors
 
@@ -124,7 +125,7 @@ def _check_card(card: Any, where: str) -> None:
 def export(directory: str | Path, target: str | Path) -> Path:
     """One self-describing safetensors file (tensors + generator matrices + card in metadata)."""
     card = read_card(directory)
-    sym = load(directory)
+    sym = load(directory, fields="all")
     tensors = {**symmetry_tensors(sym), "generators": sym.generators(dtype=torch.float32)}
     return save_tensors(target, tensors, metadata={"symdisc_card": json.dumps(card)})
 
@@ -157,8 +158,64 @@ def architecture_of(card: dict) -> Architecture:
     return zoo.get(name, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()})
 
 
-def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetry:
-    """A learned symmetry from a run directory or an exported file; checks the architecture's layout."""
+def verified_indices(card: dict) -> list[int] | None:
+    """The fields the card's verification kept (None: never verified).  Reports older than the
+    ``verified`` key keep the fields classed invariant."""
+    report = card.get("verification")
+    if not isinstance(report, dict):
+        return None
+    if isinstance(report.get("verified"), dict):
+        return list(report["verified"]["indices"])
+    return [f["index"] for f in report.get("fields", []) if f.get("class") != "not invariant"]
+
+
+def _unverified_note(card: dict, skipped: list[int]) -> str:
+    fields = {f["index"]: f for f in (card.get("verification") or {}).get("fields", [])}
+    parts = []
+    for i in skipped:
+        f = fields.get(i)
+        parts.append(f"{i} (residual {f['invariance_median']:.2g}, {f['class']}"
+                     + ("" if f.get("independence") is None or f.get("verified") or f["class"] == "not invariant"
+                        else f", dependent: distance {f['independence']:.2g}") + ")" if f else str(i))
+    return ", ".join(parts)
+
+
+def select_fields(sym: LearnedSymmetry, fields: str = "verified", strict: bool = False) -> LearnedSymmetry:
+    """The fields a consumer uses: ``verified`` (default) — those the card's verification kept; ``all``.
+    Unverified fields used or skipped are reported by a SymdiscWarning; ``strict`` refuses (InputError) an
+    artefact that has any unverified field or was never verified."""
+    if fields not in ("verified", "all"):
+        raise InputError(f"fields must be verified or all, got {fields!r}")
+    card, k = getattr(sym, "card", {}), sym.num_generators
+    kept = verified_indices(card)
+    if kept is None:
+        msg = f"this artefact was never verified: its {k} fields are unverified (verify it first)"
+        if strict:
+            raise InputError(f"refused: {msg}")
+        warnings.warn(f"{msg}; using all {k}", SymdiscWarning, stacklevel=2)
+        return sym
+    skipped = [i for i in range(k) if i not in kept]
+    if skipped and strict:
+        raise InputError(f"refused: {len(skipped)} of {k} fields are unverified: {_unverified_note(card, skipped)}")
+    if fields == "all":
+        if skipped:
+            warnings.warn(f"using {k} fields of which {len(skipped)} are unverified: "
+                          f"{_unverified_note(card, skipped)}", SymdiscWarning, stacklevel=2)
+        return sym
+    if not kept:
+        raise InputError(f"none of the {k} fields verified ({_unverified_note(card, skipped)}): nothing to use")
+    if skipped:
+        warnings.warn(f"using the {len(kept)} verified of {k} fields; skipping {_unverified_note(card, skipped)}",
+                      SymdiscWarning, stacklevel=2)
+        return sym.subset(kept)
+    return sym
+
+
+def load(source: str | Path, arch: Architecture | None = None, fields: str = "verified",
+         strict: bool = False) -> LearnedSymmetry:
+    """A learned symmetry from a run directory or an exported file; checks the architecture's layout.
+    ``fields="verified"`` (what consumers use): only the fields its verification kept (``select_fields``, with
+    ``strict``); ``fields="all"``: every field, as stored (what verification and export read)."""
     source = Path(source)
     if source.is_dir():
         card = read_card(source)
@@ -184,8 +241,8 @@ def load(source: str | Path, arch: Architecture | None = None) -> LearnedSymmetr
         data_dim *= d
     action = ActionNet(arch.num_params, data_dim, ActionConfig(**card["action"]))
     sym = LearnedSymmetry(arch.layout, gens, action, preserves=card.get("preserves", "loss"),
-                          data_shape=list(a["data_shape"]))
+                          data_shape=list(a["data_shape"]), arch=arch)
     load_symmetry_tensors(sym, tensors, source)
     sym.to(dtype=next(iter(tensors.values())).dtype)
     sym.card, sym.arch = card, arch
-    return sym
+    return sym if fields == "all" and not strict else select_fields(sym, fields, strict)

@@ -68,12 +68,17 @@ def preset_config(preset: str, arch_name: str, **overrides: Any) -> DiscoveryCon
 
     ``default``: orbit encoding, hard identity with linear skip, spectral initialisation, warm-up
     with the action frozen, scale-free invariance, independence, composition and bracket terms.
+    ``constrained``: the default's generators and ambient action (data-free), each field projected onto the
+    output null space at (θ, X) and the finite action its flow (constraint.py), no bracket term in training.
     ``faithful``: the paper — matrix encoding vec(g − I), free output (no identity constraint), Adam
     at lr 1e-3 for everything, no warm-up or spectral start, eq. 6.3 weights of the experiment.
     """
     name, weights = resolve_preset(preset, arch_name)
     if name == "default":
         cfg = DiscoveryConfig(preset=name, weights=weights)
+    elif name == "constrained":
+        cfg = DiscoveryConfig(preset=name, weights=weights,
+                              action=ActionConfig(constraint="output-null", use_data=False))
     else:
         cfg = DiscoveryConfig(
             preset=name, weights=weights, spectral_init=False, warmup_frac=0.0, lr_generators=1e-3, lr_action=1e-3,

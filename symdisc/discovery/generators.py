@@ -105,6 +105,19 @@ class Generators(nn.Module):
             self.U = nn.Parameter(scale * torch.randn(k, p, rank, generator=generator))
             self.V = nn.Parameter(scale * torch.randn(k, p, rank, generator=generator))
 
+    def subset(self, indices: list[int]) -> Generators:
+        """The generators h_i, i ∈ ``indices``, as a new module (copies; free columns stay orthonormal)."""
+        if not indices:
+            raise InputError("a subset of generators needs at least one index")
+        out = Generators(self.p, len(indices), self.kind, self.rank)
+        idx = torch.as_tensor(indices)
+        with torch.no_grad():
+            if self.kind == "free":
+                out.H.data = self.H.detach()[:, idx].clone()
+            else:
+                out.U.data, out.V.data = self.U.detach()[idx].clone(), self.V.detach()[idx].clone()
+        return out
+
     # ---- the generators themselves ------------------------------------------------------------
     def matrices(self) -> torch.Tensor:
         """(k, p, p).  Forms p×p matrices: meant for small p, figures and export."""

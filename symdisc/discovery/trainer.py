@@ -48,7 +48,7 @@ def build_symmetry(arch: Architecture, cfg: DiscoveryConfig, data_shape: list[in
     gen = make_generator(cfg.seed, INIT_STREAM)
     gens = Generators(arch.num_params, cfg.k, cfg.generator_kind, cfg.rank, generator=gen)
     action = ActionNet(arch.num_params, math.prod(data_shape), cfg.action, generator=gen)
-    return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level, data_shape=data_shape)
+    return LearnedSymmetry(arch.layout, gens, action, preserves=cfg.weights.level, data_shape=data_shape, arch=arch)
 
 
 ObjectiveFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]

@@ -30,7 +30,7 @@ def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draw
         if arch is None:
             raise InputError(f"pass the architecture {source.name} acts on (arch=…)")
     elif isinstance(source, (str, Path)):
-        sym = load(source, arch=arch)
+        sym = load(source, arch=arch, fields="all")
         arch = sym.arch
     else:
         raise InputError(f"verify takes an artefact path or a Symmetry, got {type(source).__name__}")

@@ -8,6 +8,7 @@ from symdisc.linalg import DEFAULT_RTOL
 
 HELD_OUT_STREAM = 20  # draws come from SeedSequence([seed, 20, j]), never used in training
 INVARIANT = 1e-3  # a field is invariant when its median relative residual is at most this
+INDEPENDENT = 1e-2  # … and adds a direction when its median distance from the accepted fields' span is at least this
 
 
 @dataclass(frozen=True)

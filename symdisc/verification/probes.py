@@ -7,8 +7,9 @@
 * bracket      ξ_[h_a,h_b](θ): the coordinates of [h_a, h_b] in the same basis (0 in a vector group and
                across the factors of a product); a learned symmetry: ``algebra_field`` of the commutator
                matrix, which need not lie in the learned span;
-* comparator   a random R ∈ gl(p) for the curves: through a learned action's own encoding, else the
-               linear action exp(tR)θ with field Rθ.
+* comparator   a random R ∈ gl(p) for the curves: through a learned action's own encoding, else (and for a
+               null-constrained action, whose every field is invariant by construction) the linear action
+               exp(tR)θ with field Rθ.
 
 What a symmetry cannot supply is None, and ``missing`` records why (metric → reason).
 """
@@ -128,6 +129,10 @@ class LearnedProbe(Probe):
         return self._null(COMPOSITION, "a learned group element is a product of exponentials, not one")
 
     def composed(self, c1, c2, theta, X):
+        if self.sym.constrained:
+            return self._null(COMPOSITION, "the null-constrained action applies exp(M₂)exp(M₁) as the flow of ξ_M₁ "
+                                           "then of ξ_M₂, so composition holds by definition; the bracket residual "
+                                           "measures its group law")
         return self.sym.act(torch.stack([c1, c2]), theta, X)
 
     def bracket_field(self, a, b, theta, X):
@@ -136,9 +141,13 @@ class LearnedProbe(Probe):
         return self.sym.algebra_field(M @ theta, M.reshape(-1), theta, X)
 
     def random_field(self, R, theta, X):
+        if self.sym.constrained:  # its every field is invariant by construction: compare with a free move
+            return super().random_field(R, theta, X)
         return self.sym.algebra_field(R @ theta, R.reshape(-1), theta, X)
 
     def random_point(self, R, t, theta, X):
+        if self.sym.constrained:
+            return super().random_point(R, t, theta, X)
         return self.sym.act_algebra(t * R, theta, X)
 
 

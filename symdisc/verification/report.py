@@ -12,7 +12,7 @@ import statistics
 import torch
 
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.verification.config import HELD_OUT_STREAM, INVARIANT
+from symdisc.verification.config import HELD_OUT_STREAM, INDEPENDENT, INVARIANT
 
 
 def _med(xs) -> float | None:
@@ -52,10 +52,34 @@ def _fields(rows: dict, k: int) -> list[dict]:
     return fields
 
 
+def _select(fields: list[dict], xis: list[torch.Tensor]) -> dict:
+    """Mark the verified fields (invariant, then greedily independent, most invariant first); see run.py."""
+    order = sorted((f["index"] for f in fields if f["class"] != "not invariant"),
+                   key=lambda i: fields[i]["invariance_median"])
+    kept: list[int] = []
+    for f in fields:
+        f["independence"], f["verified"] = None, False
+    for i in order:
+        if kept:
+            dist = [(x[:, i] - (Q := torch.linalg.qr(x[:, kept])[0]) @ (Q.T @ x[:, i])).norm().item() for x in xis]
+            fields[i]["independence"] = float(statistics.median(dist))
+        else:
+            fields[i]["independence"] = 1.0
+        if fields[i]["independence"] >= INDEPENDENT:
+            kept.append(i)
+            fields[i]["verified"] = True
+    k = len(fields)
+    return {"indices": sorted(kept), "count": len(kept), "of": k,
+            "summary": f"{len(kept)} of {k} fields verified" + ("; kept" if 0 < len(kept) < k else ""),
+            "rule": f"invariant (median residual ≤ {INVARIANT}) and independent (median distance from the span "
+                    f"of the fields kept before ≥ {INDEPENDENT})"}
+
+
 def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str]) -> dict:
     k = sym.num_generators
     inv, inv_out = torch.stack(rows["inv"]), torch.stack(rows["inv_out"])
     fields = _fields(rows, k)
+    verified = _select(fields, rows["xi"])
 
     def mean_cos2(key):
         cs = [c.mean().item() for c in rows[key] if c.numel()]
@@ -83,6 +107,7 @@ def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str])
         "principal_angles_mean_cos2": {"output_null": mean_cos2("cos2_null_out"),
                                        "loss_null": mean_cos2("cos2_null_loss"), "known": mean_cos2("cos2_known")},
         "fields": fields,
+        "verified": verified,
         "counts": {**counts, "in_known_span": in_known, "outside_known_span": k - in_known},
         "unavailable": missing,
     }
@@ -109,4 +134,4 @@ def _verdict(r: dict, fields: str, source: str) -> tuple[bool, str]:
                   f"{c['functional']} functional (keep the outputs), {c['loss-only']} loss-only; "
                   f"{c['in_known_span']} lie in the known symmetries' span, {c['outside_known_span']} outside it "
                   f"(census null dimension: outputs {r['census']['output_null_dim']}, losses "
-                  f"{r['census']['loss_null_dim']})")
+                  f"{r['census']['loss_null_dim']}); {r['verified']['summary']} (invariant and independent)")

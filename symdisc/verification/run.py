@@ -9,7 +9,11 @@ and field ξ_k(θ) = D_g a_X|_{I,θ}(h_k):
 * identity        ‖a_X(I, θ) − θ‖/‖θ‖;   composition ‖a(g₂, a(g₁, θ)) − a(g₂g₁, θ)‖/‖a(g₂g₁, θ) − θ‖ at t;
 * bracket         ‖[ξ_a, ξ_b] + ξ_{[h_a,h_b]}‖ / (‖[ξ_a, ξ_b]‖ + ‖ξ_{[h_a,h_b]}‖) and the distance of
                   [ξ_a, ξ_b] from span{ξ} (closure);
-* data dependence ‖D_X ξ_k‖_F / ‖ξ_k‖;
+* data dependence ‖D_X ξ_k‖_F / ‖ξ_k‖ (exact up to DDEP_EXACT numbers in X, beyond that estimated from
+                  DDEP_PROBES directional derivatives: E_v‖D_X ξ·v‖² = ‖D_X ξ‖_F² for v ~ N(0, I));
+* verified        the fields kept for use: invariant (class below) and independent — greedily, most invariant
+                  first, a field is kept when its median distance ‖(I − P)ξ̂‖ from the span of those kept before
+                  is ≥ INDEPENDENT (a field in the span of others adds no symmetry);
 * tangent space   each field's class (functional: keeps the outputs; loss-only; not invariant), its
                   share in the census null spaces ‖P_null ξ‖²/‖ξ‖², the principal angles between
                   span{ξ} and the null space / the known symmetries' span, and novelty
@@ -27,7 +31,7 @@ import copy
 import math
 
 import torch
-from torch.func import jacfwd, jvp
+from torch.func import jacfwd, jvp, vmap
 
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
@@ -40,8 +44,8 @@ from symdisc.verification.curves import drift
 from symdisc.verification.probes import BRACKET, Probe, probe_for
 from symdisc.verification.report import summarise
 
-ROWS = ("inv", "inv_out", "ident", "ddep", "null_out", "null_loss", "known_share", "cos2_null_out", "cos2_null_loss",
-        "cos2_known", "null_dims_out", "null_dims_loss", "bracket", "closure", "exact", "condition")
+ROWS = ("xi", "inv", "inv_out", "ident", "ddep", "null_out", "null_loss", "known_share", "cos2_null_out",
+        "cos2_null_loss", "cos2_known", "null_dims_out", "null_dims_loss", "bracket", "closure", "exact", "condition")
 
 
 def check_verifiable(sym: Symmetry, arch: Architecture, batch: int, draws: int) -> None:
@@ -92,6 +96,7 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
     rows: dict[str, list] = {key: [] for key in ROWS}
     comp: dict[float, list] = {t: [] for t in cfg.composition_ts}
     curve = {"orbit": ([], []), "flow": ([], [])}
+    flow_action = getattr(sym, "constrained", False)  # a_X(exp(M), θ) is defined as the flow of ξ_M
     with torch.no_grad():
         for j in range(cfg.draws):
             theta, Xd, Y = thetas[j], Xs[j], Ys[j]
@@ -101,14 +106,15 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             rows["condition"].append(exactness["condition"])
             Xi = sym.tangents(theta, X)  # (p, k)
             xi_n = Xi.norm(dim=0).clamp_min(1e-300)
+            rows["xi"].append(Xi / xi_n)
             Jl, Jo = loss_jacobian(arch, theta, Xd, Y), output_jacobian(arch, theta, Xd)
             rows["inv"].append((Jl @ Xi).abs() / (Jl.norm(dim=1, keepdim=True).clamp_min(1e-300) * xi_n))
             rows["inv_out"].append((Jo @ Xi).norm(dim=0) / (Jo.norm() * xi_n))
             identity = sym.identity_element().to(theta)
             rows["ident"].append(((sym.act(identity, theta, X) - theta).norm() / theta.norm()).item())
             if sym.data_dependent:
-                dX = jacfwd(lambda x, th=theta: sym.tangents(th, x))(Xd).reshape(p, k, -1)
-                rows["ddep"].append(dX.norm(dim=(0, 2)) / xi_n)
+                probes = make_generator(cfg.seed, HELD_OUT_STREAM, DDEP_STREAM, j)  # leaves the draws' stream alone
+                rows["ddep"].append(_data_dependence(sym, theta, Xd, probes) / xi_n)
             Nout, Nloss = null_basis(Jo, cfg.rtol), null_basis(Jl, cfg.rtol)
             rows["null_dims_out"].append(Nout.shape[1])
             rows["null_dims_loss"].append(Nloss.shape[1])
@@ -136,10 +142,13 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
                 resid = lie - span @ (span.T @ lie)
                 rows["closure"].append((resid.norm() / (lie.norm() + scale)).item())
             for kind, (own, rand) in curve.items():
-                for e in torch.eye(k, dtype=theta.dtype):
+                for i, e in enumerate(torch.eye(k, dtype=theta.dtype)):
                     R = torch.randn(p, p, generator=gen, dtype=theta.dtype)  # drawn even when skipped: same stream
                     if cfg.curves:
-                        own.append(_own_drift(sym, arch, theta, X, Xd, Y, e, kind, cfg))
+                        if kind == "flow" and flow_action:  # its orbit is this flow: the same curve, already drawn
+                            own.append(curve["orbit"][0][j * k + i])
+                        else:
+                            own.append(_own_drift(sym, arch, theta, X, Xd, Y, e, kind, cfg))
                         rand.append(_random_drift(probe, arch, theta, X, Xd, Y, R / R.norm(), kind, cfg))
     missing = dict(probe.missing)
     if not cfg.curves:
@@ -149,15 +158,28 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
     return summarise(sym, arch, batch, cfg, rows, comp, curve, missing)
 
 
+DDEP_EXACT, DDEP_PROBES, DDEP_STREAM = 64, 16, 1
+
+
+def _data_dependence(sym, theta, X, gen) -> torch.Tensor:
+    """‖D_X ξ_k(θ, X)‖_F for each field k (see the module docstring)."""
+    fields = lambda x: sym.tangents(theta, x)
+    if X.numel() <= DDEP_EXACT:
+        return jacfwd(fields)(X).reshape(theta.shape[0], sym.num_generators, -1).norm(dim=(0, 2))
+    V = torch.randn(DDEP_PROBES, *X.shape, generator=gen, dtype=X.dtype).to(X.device)
+    dirs = torch.stack([jvp(fields, (X,), (v,))[1] for v in V])  # (probes, p, k)
+    return dirs.pow(2).sum(1).mean(0).sqrt()
+
+
 def _own_drift(sym, arch, theta, X, Xd, Y, c, kind, cfg) -> float:
     """Drift along the symmetry's own curve for the algebra element Σ c_k h_k."""
-    return drift(arch, theta, Xd, Y, lambda th: sym.field(c, th, X), lambda t: sym.act(t * c, theta, X), kind, cfg)
+    return drift(arch, theta, Xd, Y, lambda th: sym.field(c, th, X), lambda ts: sym.orbit(c, theta, ts, X), kind, cfg)
 
 
 def _random_drift(probe: Probe, arch, theta, X, Xd, Y, R, kind, cfg) -> float:
     """Drift along the comparator's curve for a random R ∈ gl(p) (‖R‖_F = 1)."""
     return drift(arch, theta, Xd, Y, lambda th: probe.random_field(R, th, X),
-                 lambda t: probe.random_point(R, t, theta, X), kind, cfg)
+                 lambda ts: vmap(lambda t: probe.random_point(R, t, theta, X))(ts), kind, cfg)
 
 
 def _lie(sym, theta, X, a, b, Xi):

@@ -2,6 +2,7 @@
 
 from symdisc.zoo.mlp import build_mlp, parse_dims
 from symdisc.zoo.module import from_module, module_theta
+from symdisc.zoo.norm import build_layernorm_mlp
 from symdisc.zoo.registry import get, names, preset, register
 from symdisc.zoo.transformer import build_tiny_transformer
 
@@ -21,5 +22,10 @@ register("teleport-regression", build_mlp, "5-6-7-8 LeakyReLU MLP, batch 4, θ, 
 register("tiny-transformer", build_tiny_transformer, "one-head attention + linear FFN, B=8, T=2, d=2, d_ff=4",
          "dissertation §6.5.5, fig. 6.7")
 
-__all__ = ["build_mlp", "build_tiny_transformer", "from_module", "get", "module_theta", "names", "parse_dims",
-           "preset", "register"]
+register("layernorm-linear", build_layernorm_mlp, "LayerNorm(4) → Linear(4, 3), batch 64",
+         "issue 10: a census beyond the linear symmetries (fields in 1/γ)", dims=(4, 3))
+register("layernorm-mlp", build_layernorm_mlp, "LayerNorm(4) → Linear(4, 3) → ReLU → Linear(3, 2), batch 64",
+         "issue 10: the nonlinear LayerNorm fields below a ReLU MLP", dims=(4, 3, 2))
+
+__all__ = ["build_layernorm_mlp", "build_mlp", "build_tiny_transformer", "from_module", "get", "module_theta",
+           "names", "parse_dims", "preset", "register"]
