@@ -29,6 +29,8 @@ def discover_command(
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device", help="cpu|cuda"),
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --out"),
+    block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
+                              "round, freezing those that verify (default: all k at once)"),
     verify_draws: int = typer.Option(16, "--verify-draws", help="held-out draws for verification (0: skip)"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="write PNG figures into --out"),
     json_out: bool = JSON,
@@ -36,7 +38,8 @@ def discover_command(
     """Learn an action a(g, θ, X) and k generators under which the loss is invariant; verify and save them.
 
     JSON: {"out", "architecture", "num_params", "config", "training": {"steps", "stopped", "seconds",
-    "final"}, "verification": (as `symdisc verify`) | null, "figures": [paths]}
+    "final", with --block also "rounds", "requested_k", "verified_in_rounds"}, "verification": (as `symdisc
+    verify`; "verified" lists the fields kept for use) | null, "figures": [paths]}
     """
     from symdisc.discovery.api import discover
 
@@ -44,10 +47,12 @@ def discover_command(
         raise InputError(f"--level must be loss or output, got {level!r}")
     if not resume and (out / "card.json").exists():
         raise InputError(f"--out {out} already holds a discovery run: use --resume or another --out")
+    if resume and block is not None and block < generators:
+        raise InputError("an incremental run (--block < -k) cannot be resumed: start it again with another --out")
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,
-                      verify_draws=verify_draws, make_figures=figures, progress=True)
+                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block)
     if json_out:
         emit_json(report)
         return

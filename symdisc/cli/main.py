@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
@@ -13,7 +14,7 @@ from symdisc.cli import zoo_cmd
 from symdisc.cli.census_cmd import census_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
 from symdisc.cli.teleport_cmd import teleport_command
-from symdisc.errors import ArtefactError, NumericalError, SymdiscError
+from symdisc.errors import ArtefactError, NumericalError, SymdiscError, SymdiscWarning
 
 app = typer.Typer(
     help="Discover, verify and export parameter-space symmetries of neural networks.",
@@ -37,11 +38,21 @@ def exit_code(error: SymdiscError) -> int:
     return next((code for cls, code in EXIT_CODES.items() if isinstance(error, cls)), 2)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """symdisc's warnings as one ``symdisc: warning:`` line on stderr (others as Python prints them)."""
+    if issubclass(category, SymdiscWarning):
+        print(f"symdisc: warning: {message}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line), end="", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 input, 3 artefact, 4 numerical, 1 internal error)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="symdisc", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            command.main(args=argv, prog_name="symdisc", standalone_mode=False)
     except SymdiscError as e:
         print(f"symdisc: error: {e}", file=sys.stderr)
         return exit_code(e)

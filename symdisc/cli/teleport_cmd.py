@@ -21,6 +21,9 @@ def teleport_command(
     symmetry: str = typer.Option("known", "--symmetry", help="known (exact data-free symmetries) | known-data "
                                  "(the papers' data-dependent GL of the hidden layers) | an artefact directory or "
                                  "exported file (symdisc discover / export)"),
+    fields: str = typer.Option("verified", "--fields", help="an artefact's fields to use: verified (those its "
+                               "verification kept; the others are named in a warning) | all"),
+    strict: bool = typer.Option(False, "--strict", help="refuse an artefact with unverified fields"),
     optimizer: str = typer.Option("sgd", "--optimizer", help="sgd | momentum | adam | adagrad | rmsprop"),
     lr: float = typer.Option(0.05, "--lr", help="learning rate of the optimizer"),
     steps: int = typer.Option(200, "--steps", help="optimizer steps"),
@@ -80,9 +83,9 @@ def teleport_command(
     if symmetry in ("known", "known-data"):
         sym = known_symmetry(arch, symmetry)
     elif Path(symmetry).exists():
-        from symdisc.discovery.artefact import load
+        from symdisc.discovery.artefact import load, select_fields
 
-        sym = load(symmetry, arch=arch)
+        sym = select_fields(load(symmetry, arch=arch, fields="all"), fields, strict)
     else:
         raise InputError(f"--symmetry {symmetry!r}: not known, known-data or an existing artefact")
     config = TeleportConfig(objective=objective, steps=teleport_steps, lr=teleport_lr, max_step=max_step or None)

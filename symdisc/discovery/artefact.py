@@ -215,7 +215,8 @@ def load(source: str | Path, arch: Architecture | None = None, fields: str = "ve
          strict: bool = False) -> LearnedSymmetry:
     """A learned symmetry from a run directory or an exported file; checks the architecture's layout.
     ``fields="verified"`` (what consumers use): only the fields its verification kept (``select_fields``, with
-    ``strict``); ``fields="all"``: every field, as stored (what verification and export read)."""
+    ``strict``); ``fields="all"``: every field as stored, unchecked (what verification and export read; a
+    consumer asking for all fields passes the result through ``select_fields(sym, "all")`` to be warned)."""
     source = Path(source)
     if source.is_dir():
         card = read_card(source)

@@ -38,6 +38,7 @@ class DiscoveryConfig:
     min_delta: float = 1e-3
     log_every: int = 10
     checkpoint_every: int = 100
+    block: int | None = None  # incremental discovery: train ≤ block fresh fields per round (incremental.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +56,8 @@ class DiscoveryConfig:
         if self.k > num_params:
             raise InputError(f"the number of generators k = {self.k} exceeds the number of parameters "
                              f"p = {num_params}")
+        if self.block is not None and self.block < 1:
+            raise InputError(f"the block size must be ≥ 1, got {self.block}")
         if self.steps < 1 or self.draws < 1:
             raise InputError("steps and draws must be ≥ 1")
         if not 0.0 <= self.warmup_frac < 1.0:

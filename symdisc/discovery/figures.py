@@ -17,6 +17,7 @@ from symdisc.discovery.learned import LearnedSymmetry  # noqa: E402
 from symdisc.linalg import expm  # noqa: E402
 from symdisc.plotting import save_figure  # noqa: E402
 from symdisc.verification.config import HELD_OUT_STREAM  # noqa: E402
+from symdisc.verification.probes import probe_for  # noqa: E402
 
 MAX_HEATMAP_P = 64
 
@@ -60,15 +61,16 @@ def figures(sym: LearnedSymmetry, arch: Architecture, batch: int, out: str | Pat
         ts = torch.linspace(-1, 1, 41, dtype=torch.float64)
         sns.set_theme(style="whitegrid")
         fig, ax = plt.subplots(figsize=(6, 4))
+        probe = probe_for(sym)  # the random comparator verification uses (a free move for a constrained action)
         for i in range(sym.num_generators):
             e = torch.eye(sym.num_generators, dtype=torch.float64)[i]
             scale = 0.2 * theta.norm() / sym.field(e, theta, X).norm()
-            curve = vmap(lambda t, c=scale * e: arch.batch_loss(sym.act(t * c, theta, X), X, Y))(ts)
+            curve = vmap(lambda q: arch.batch_loss(q, X, Y))(sym.orbit(scale * e, theta, ts, X))
             ax.plot(ts, curve - L0, color="C0", alpha=0.8, label="learned h" if i == 0 else None)
             R = torch.randn(*H.shape[1:], generator=gen, dtype=torch.float64)
-            xi_r = sym.algebra_field(R @ theta, R.reshape(-1), theta, X)
+            xi_r = probe.random_field(R, theta, X)
             r_scale = 0.2 * theta.norm() / xi_r.norm()
-            curve_r = vmap(lambda t, s=r_scale, M=R: arch.batch_loss(sym.act_algebra(t * s * M, theta, X), X, Y))(ts)
+            curve_r = vmap(lambda t, s=r_scale, M=R: arch.batch_loss(probe.random_point(M, t * s, theta, X), X, Y))(ts)
             ax.plot(ts, curve_r - L0, color="C3", alpha=0.6, ls="--",
                     label="random h (‖ξ‖ matched)" if i == 0 else None)
         ax.set_xlabel("t (curve moves 0.2‖θ‖ per unit t at t = 0)")

@@ -79,6 +79,38 @@ class Trainer:
             {"params": list(self.symmetry.action.parameters()), "lr": cfg.lr_action},
         ])
         self.step, self.best, self.ema, self.since_best = 0, math.inf, None, 0
+        self._frozen: tuple[list[int], dict[str, torch.Tensor], dict[str, torch.Tensor] | None] | None = None
+
+    def freeze(self, columns: list[int], action: bool) -> None:
+        """Keep generators ``columns`` (and the action network, with ``action``) at their current values: they
+        are restored after every step, and free generators' other columns are re-orthonormalised against them
+        (incremental discovery: verified fields stay as verified while the next block trains)."""
+        gens = {n: t.detach().clone() for n, t in self.symmetry.gens.named_parameters()}
+        act = {n: t.detach().clone() for n, t in self.symmetry.action.named_parameters()} if action else None
+        self._frozen = (list(columns), gens, act)
+
+    def _restore_frozen(self) -> None:
+        if self._frozen is None:
+            return
+        cols, gens, act = self._frozen
+        g, idx = self.symmetry.gens, torch.as_tensor(cols, dtype=torch.long)
+        with torch.no_grad():
+            if act is not None:
+                for n, t in self.symmetry.action.named_parameters():
+                    t.copy_(act[n])
+            if not cols:
+                return
+            if g.kind == "free":
+                H = g.H.data
+                H[:, idx] = gens["H"][:, idx]
+                rest = [i for i in range(g.k) if i not in cols]
+                if rest:
+                    F, R = H[:, idx], H[:, rest]
+                    R = R - F @ (F.T @ R)
+                    Q, T = torch.linalg.qr(R)
+                    H[:, rest] = Q * torch.where(torch.diagonal(T) < 0, -1.0, 1.0).to(Q)
+            else:
+                g.U.data[idx], g.V.data[idx] = gens["U"][idx], gens["V"][idx]
 
     def _spectral_init(self) -> None:
         p = self.arch.num_params  # enough rows (draws × batch) for the p²×p² quadratic form to be full rank
@@ -109,6 +141,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        self._restore_frozen()
         self.step += 1
         return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, "phase": "warmup" if warm else "joint"}
 

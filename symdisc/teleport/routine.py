@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch.func import grad
 
-from symdisc.errors import InputError, NumericalError
+from symdisc.errors import InputError, NumericalError, SymdiscWarning
 from symdisc.optim.move import GroupMove
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport.guard import LossGuard
@@ -167,7 +167,7 @@ def teleport(
     exactness = symmetry.exactness(theta, X)
     if exactness.get("exact") is False:
         warnings.warn(f"teleport along {symmetry.name} is not exact here ({exactness['condition']}); "
-                      "the loss guard corrects or refuses drifting steps", stacklevel=2)
+                      "the loss guard corrects or refuses drifting steps", SymdiscWarning, stacklevel=2)
     loss0 = float(loss_fn(theta))
     obj0 = float(objective(theta))
     if not (math.isfinite(loss0) and math.isfinite(obj0)):

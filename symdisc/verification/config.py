@@ -20,4 +20,5 @@ class VerifyConfig:
     flow_steps: int = 8
     composition_ts: tuple[float, ...] = (0.05, 0.1)
     rtol: float = DEFAULT_RTOL
+    prior: tuple[int, ...] = ()  # fields verified before (incremental rounds): considered first when selecting
     curves: bool = True  # False skips the orbit/flow curves (the slow part), reported null; nothing else changes

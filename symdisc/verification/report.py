@@ -52,10 +52,11 @@ def _fields(rows: dict, k: int) -> list[dict]:
     return fields
 
 
-def _select(fields: list[dict], xis: list[torch.Tensor]) -> dict:
-    """Mark the verified fields (invariant, then greedily independent, most invariant first); see run.py."""
+def _select(fields: list[dict], xis: list[torch.Tensor], prior: tuple[int, ...] = ()) -> dict:
+    """Mark the verified fields (invariant, then greedily independent: ``prior`` first, then the most invariant
+    first); see run.py."""
     order = sorted((f["index"] for f in fields if f["class"] != "not invariant"),
-                   key=lambda i: fields[i]["invariance_median"])
+                   key=lambda i: (i not in prior, fields[i]["invariance_median"]))
     kept: list[int] = []
     for f in fields:
         f["independence"], f["verified"] = None, False
@@ -79,7 +80,7 @@ def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str])
     k = sym.num_generators
     inv, inv_out = torch.stack(rows["inv"]), torch.stack(rows["inv_out"])
     fields = _fields(rows, k)
-    verified = _select(fields, rows["xi"])
+    verified = _select(fields, rows["xi"], cfg.prior)
 
     def mean_cos2(key):
         cs = [c.mean().item() for c in rows[key] if c.numel()]
