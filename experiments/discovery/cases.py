@@ -23,6 +23,7 @@ class Case:
     preset: str = "default"
     steps: int = 800
     claim: str = ""
+    block: int | None = None  # incremental discovery (block < k)
 
     def arch(self):
         return symdisc.zoo.get(self.architecture, **self.options)
@@ -71,8 +72,9 @@ for _name, _arch, _k in (("layernorm-linear", "layernorm-linear", 11), ("layerno
                                    f"default preset, k = {_k} = census: today's engine on fields nonlinear in θ")
 for _name, (_arch, _opts, _k) in {"gl3-linear-3-3-1": ("mlp", {"act": "linear", "dims": "3,3,1"}, 11),
                                   "rescale-relu-3-3-1": ("mlp", {"act": "relu", "dims": "3,3,1"}, 5)}.items():
-    CASES[f"{_name}-k{_k}"] = Case("B3/B9", _arch, _opts, _k, "default", 800,
-                                   f"default preset, k = census + 2 = {_k}: the verified subset kept")
+    CASES[f"{_name}-k{_k}"] = Case("B3/B9", _arch, _opts, _k, "default", 400,
+                                   f"default preset, k = census + 2 = {_k}, incremental in blocks of 4: the "
+                                   "verified subset kept", block=4)
 
 
 def scalar_case_metrics(sym) -> dict:

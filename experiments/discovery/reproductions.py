@@ -8,7 +8,8 @@ keeping its training record (the card's).  The figure step draws the artefact's 
 and loss along learned vs random curves as ``<case>_generators.png``, ``_exp_generators.png``,
 ``_curves.png``.
 
-Config: ``steps``, ``k``, ``preset`` (the discovery preset), ``verify_draws``, ``zoo``, ``reverify``.
+Config: ``steps``, ``k``, ``preset`` (the discovery preset), ``verify_draws``, ``zoo``, ``reverify``, ``block``
+(incremental discovery when < k).
 """
 
 from __future__ import annotations
@@ -67,14 +68,16 @@ def train_case(name: str, case: Case, config: dict, seed: int) -> dict:
         run_dir = Path(tmp) / name
         t0 = time.perf_counter()
         report = discover(arch, run_dir, k=config["k"], steps=config["steps"], preset=config["preset"],
-                          verify_draws=config["verify_draws"], make_figures=False, seed=seed, progress=True)
+                          verify_draws=config["verify_draws"], make_figures=False, seed=seed, progress=True,
+                          block=config["block"])
         seconds = time.perf_counter() - t0
         extra = case_metrics(case, artefact.load(run_dir, arch=arch, fields="all"), arch)
         dest.mkdir(parents=True, exist_ok=True)
         for f in ARTEFACT_FILES:
             shutil.copy(run_dir / f, dest / f)
     training = {"k": config["k"], "preset": config["preset"], "steps": report["training"]["steps"],
-                "stopped": report["training"]["stopped"], "seconds": round(seconds, 1)}
+                "stopped": report["training"]["stopped"], "seconds": round(seconds, 1), "block": config["block"],
+                "rounds": report["training"].get("rounds")}
     return {**summary(name, case, report["verification"], training, extra), "artefact": str(dest)}
 
 
@@ -107,8 +110,8 @@ def case_runner(name: str, case: Case) -> Runner:
 
     return Runner(f"discovery_{name}", f"fig. {case.figure}: {case.claim}", run, figure,
                   {"steps": case.steps, "k": case.k, "preset": case.preset, "verify_draws": 16, "zoo": "zoo",
-                   "reverify": False}, {"steps": 5, "verify_draws": 2, "zoo": None}, summarize, group="discovery",
-                  stem=name, outputs=outputs)
+                   "reverify": False, "block": case.block}, {"steps": 5, "verify_draws": 2, "zoo": None}, summarize,
+                  group="discovery", stem=name, outputs=outputs)
 
 
 def summarize(results: list[dict], config: dict) -> dict:

@@ -26,7 +26,8 @@ from symdisc.teleport.routine import TeleportConfig
 REGRESSION_LR = {"gd": 1e-4, "momentum": 1e-5, "adagrad": 1e-1}
 REGRESSION_TELEPORT = {"gd": (8, 1e-7), "momentum": (8, 1e-7), "adagrad": (2, 1e-5)}  # (steps, lr), D §4.6.1
 SYMDISC_MAX_STEP = 0.2
-ARM_DEFAULTS = {"symmetry": "known", "variant": "symdisc", "state_policy": "transform", "objective": "grad_norm"}
+ARM_DEFAULTS = {"symmetry": "known", "variant": "symdisc", "state_policy": "transform", "objective": "grad_norm",
+                "fields": "verified"}
 
 
 def regression_problem(seed: int, dtype=torch.float64):
@@ -40,14 +41,15 @@ def regression_problem(seed: int, dtype=torch.float64):
     return arch, theta0, X, Y, lambda th: 0.5 * (arch.forward(th, X) - Y).pow(2).sum()
 
 
-def regression_symmetry(arch, spec: str) -> Symmetry:
+def regression_symmetry(arch, spec: str, fields: str = "verified") -> Symmetry:
     """"known": all hidden layers' pinv data-dependent GL actions; otherwise an artefact directory
-    (relative paths from the repository root)."""
+    (relative paths from the repository root), its verified fields or, with ``fields="all"``, every field
+    (a SymdiscWarning names the unverified ones)."""
     if spec == "known":
         return hidden_layers_gl(arch, "pinv")
-    from symdisc.discovery.artefact import load
+    from symdisc.discovery.artefact import load, select_fields
 
-    return load(ROOT / spec, arch=arch)
+    return select_fields(load(ROOT / spec, arch=arch, fields="all"), fields)
 
 
 def regression_config(optimizer: str, variant: str, objective: str = "grad_norm") -> TeleportConfig:
@@ -89,7 +91,8 @@ def regression_seed(seed: int, optimizer: str, arms: dict[str, dict], steps: int
     out = {"plain": {k: plain[k] for k in ("losses", "grad_norm_sq", "seconds")}, "arms": {}}
     for name, arm in arm_specs(arms).items():
         config = regression_config(optimizer, arm["variant"], arm["objective"])
-        tele = train_flat(theta0, loss, optimizer, lr, steps, regression_symmetry(arch, arm["symmetry"]), {after},
+        tele = train_flat(theta0, loss, optimizer, lr, steps, regression_symmetry(arch, arm["symmetry"], arm["fields"]),
+                          {after},
                           config, X, arm["state_policy"])
         out["arms"][name] = {**{k: tele[k] for k in ("losses", "grad_norm_sq", "teleports", "seconds")},
                              "steps_to": {str(t): [steps_to_reach(plain["losses"], t),
