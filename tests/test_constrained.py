@@ -156,3 +156,13 @@ def test_incremental_rounds_freeze_verified_fields(tmp_path):
 def test_bad_block_is_refused(tmp_path):
     with pytest.raises(SymdiscError, match="block size must be ≥ 1"):
         preset_config("default", "mlp", k=2, block=0).validate(12)
+
+
+def test_cli_teleport_warns_in_one_line_and_uses_the_verified_fields(tmp_path, capsys):
+    _saved(tmp_path, _report([0, 2]))
+    code = main(["teleport", "layernorm-linear", "--symmetry", str(tmp_path), "--steps", "2", "--train-size", "64",
+                 "--json"])
+    out, err = capsys.readouterr()
+    warning = [line for line in err.splitlines() if line.startswith("symdisc: warning:")]
+    assert code == 0 and len(warning) == 1 and "using the 2 verified of 3 fields; skipping 1" in warning[0]
+    assert json.loads(out)["symmetry"]["num_generators"] == 2

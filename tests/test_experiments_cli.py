@@ -86,3 +86,6 @@ def test_tables_from_the_committed_results(capsys):
     assert lines[0].startswith("| case | B | k | steps") and any("`rescale-relu-3-3-1`" in x for x in lines)
     assert main(["table", "census_presets"]) == 0
     assert "| `tiny-transformer --variant wo` |" in capsys.readouterr().out
+    assert main(["table", "discovery_reach"]) == 0
+    rows = [x for x in capsys.readouterr().out.splitlines() if "layernorm-linear-constrained-k13" in x]
+    assert len(rows) == 1 and "11 of 13 fields verified; kept" in rows[0]

@@ -34,7 +34,7 @@ def _field_cos2(H1, H2, arch, draws=6):
     the k fields may be pointwise dependent, so each span is its numerical range)."""
     def basis(H, th):
         U, s, _ = torch.linalg.svd(torch.einsum("kab,b->ak", H, th), full_matrices=False)
-        return U[:, : int((s > 1e-6 * s[0]).sum())]
+        return U[:, : int((s > 1e-4 * s[0]).sum())]
 
     out = []
     for th in arch.sample_draws(draws, 1, make_generator(99))[0]:

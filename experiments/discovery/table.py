@@ -29,3 +29,28 @@ def markdown() -> str:
                      f"{c['functional']} / {c['loss-only']} / {c['not invariant']}; {c['in_known_span']} | "
                      f"{d['verdict'].split(':')[0]} |")
     return "\n".join(lines)
+
+
+def markdown_reach() -> str:
+    """Issue 10's table: every case run with a k against its census — verified fields, invariance, the span
+    against the census output null space, the share in the known span and the group law (bracket)."""
+    lines = ["| case | preset | B | k | census (outputs) | verified | invariance (median) | curve ratio orbit "
+             "| mean cos² vs census null | min null share (outputs) | mean known share | bracket residual |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(CASES):
+        path = RESULTS / "discovery" / f"{name}.json"
+        if not path.is_file():
+            continue
+        d = seed_results(json.loads(path.read_text()))[0]
+        v = d["verification"]
+        ver = v.get("verified")
+        known = [f["known_share"] for f in v["fields"]]
+        known_txt = "– (none known)" if not v.get("known_orbit_dim") else _fmt(sum(known) / len(known), ".3f")
+        lines.append(f"| `{d['case']}` | {d['preset']}{' (block ' + str(d['block']) + ')' if d.get('block') else ''} "
+                     f"| {d['batch_size']} | {d['k']} | {v['census']['output_null_dim']} | "
+                     f"{'–' if ver is None else ver['summary']} | {_fmt(d['invariance_median'])} | "
+                     f"{_fmt(d['curve_ratio']['orbit'])} | "
+                     f"{_fmt(d['principal_angles_mean_cos2']['output_null'], '.3f')} | "
+                     f"{_fmt(d['null_share_output_min'], '.3f')} | {known_txt} | "
+                     f"{_fmt(v['bracket_residual_median'], '.2g')} |")
+    return "\n".join(lines)
