@@ -8,25 +8,39 @@ from symdisc import InputError, make_generator, zoo
 from symdisc.discovery.spectral import WhitenedForm, _unit_jacobians, spectral_generators
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """LOBPCG runs many small products; on a shared 2-core machine torch's intra-op threads stall on
+    them (5–10× slower under load), so these tests run single-threaded."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _arch(**opts):
     return zoo.get("mlp", **opts).to(dtype=torch.float64)
 
 
 @pytest.mark.parametrize("batch", [4, 64])  # rows kept as Ĵ (B ≤ p) or as D'_s = ĴᵀĴ/B (B > p)
 def test_operator_equals_dense_quadratic_form(batch):
-    """The whitened operator applied to random g equals (I ⊗ C^{-1/2}) Q (I ⊗ C^{-1/2}) vec(g), Q formed."""
+    """Q vec(h) with Q = mean (Ĵ ⊗ θ)(Ĵ ⊗ θ)ᵀ formed (p = 12) equals the operator: Q(h) = Q̃(h C^{1/2}) C^{1/2}."""
     arch = _arch(dims="3,3,1", act="linear")
     p = arch.num_params
     theta, X, Y = arch.sample_draws(32, batch, make_generator(0))
     J = _unit_jacobians(arch, theta, X, Y, "loss")
     form = WhitenedForm(J, theta)
-    feats = torch.einsum("sia,sb->siab", J, theta @ form.W).reshape(-1, p * p)
+    feats = torch.einsum("sia,sb->siab", J, theta).reshape(-1, p * p)
     Q = feats.T @ feats / feats.shape[0]
-    G = torch.randn(p * p, 5, dtype=torch.float64, generator=make_generator(1))
-    assert (form.matmat(G) - Q @ G).abs().max() <= 1e-10 * Q.abs().max()
+    H = torch.randn(5, p, p, dtype=torch.float64, generator=make_generator(1))
+    Chalf = torch.linalg.inv(form.W)  # W = C^{-1/2}
+    QH = form.apply(H @ Chalf) @ Chalf
+    assert (QH.reshape(5, -1) - H.reshape(5, -1) @ Q).abs().max() <= 1e-10 * Q.abs().max()
     # whitening: C^{-1/2} C C^{-1/2} = I, so P = I ⊗ C becomes the identity
     C = theta.T @ theta / theta.shape[0]
     assert torch.allclose(form.W @ C @ form.W, torch.eye(p, dtype=torch.float64), atol=1e-8)
+    G = torch.randn(p * p, 3, dtype=torch.float64, generator=make_generator(2))  # matmat: columns vec(g)
+    assert torch.allclose(form.matmat(G), form.apply(G.T.reshape(3, p, p)).reshape(3, -1).T)
 
 
 def _field_cos2(H1, H2, arch, draws=6):

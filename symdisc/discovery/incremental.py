@@ -4,12 +4,15 @@ Round r trains a symmetry of n_r + b_r generators: the n_r fields verified so fa
 the action network with them after round 1) and b_r ≤ ``block`` fresh ones (the spectral start of the
 n_r + b_r generators, orthonormalised against the frozen ones).  The objective sees all n_r + b_r fields,
 so its independence barrier deflates the fresh fields away from the verified span.  After the round a
-held-out check (``verification``, curves off) keeps the fields that are invariant and independent of those
-kept before; the rest are reported.  The rounds stop when k fields are verified, when a round verifies
-nothing new (what is left is not reachable by this engine), or after ``max_rounds``.
+held-out check (``verification``, invariance and independence only) keeps the fields that are invariant
+and independent of those kept before; the rest are reported.  A round that verifies nothing new halves
+the block (asking for one field too many at once can spoil the reachable ones: 0 of 4 on ReLU 3-3-1,
+whose census is 3); the rounds stop when k fields are verified, when a round of one fresh field verifies
+nothing (what is left is not reachable by this engine), or after ``max_rounds`` (default 2k).
 
-The artefact is the last round's symmetry: its verified fields first, then the fields of the last round that
-did not verify — "6 of 8 verified; kept" — and its card lists every round.
+The artefact is the largest round's symmetry among those whose frozen fields are the final verified ones:
+the verified fields first, then the fields of that round that did not verify — "6 of 8 verified; kept" —
+and its card lists every round.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def fit_incremental(arch: Architecture, cfg: DiscoveryConfig, out: str | Path, b
     out = Path(out)
     kept: list[int] = []
     trainer: Trainer | None = None
-    rounds, seconds, stopped = [], 0.0, "all verified"
-    for r in range(max_rounds or cfg.k):
+    rounds, seconds, stopped, trainers = [], 0.0, "all verified", []
+    for r in range(max_rounds or 2 * cfg.k):
         fresh = min(block, cfg.k - len(kept))
         round_cfg = replace(cfg, k=len(kept) + fresh)
         nxt = Trainer(arch, round_cfg)
@@ -61,14 +64,18 @@ def fit_incremental(arch: Architecture, cfg: DiscoveryConfig, out: str | Path, b
         summary = nxt.fit(out, progress=progress)
         seconds += summary["seconds"]
         report = verify_symmetry(nxt.symmetry, arch, nxt.batch,
-                                 VerifyConfig(draws=round_draws, seed=cfg.seed, curves=False,
+                                 VerifyConfig(draws=round_draws, seed=cfg.seed, curves=False, structure=False,
                                               prior=tuple(range(len(kept)))))
         new = [i for i in report["verified"]["indices"] if i >= len(kept)]
         rounds.append({"round": r, "k": round_cfg.k, "frozen": len(kept), "trained": fresh, "steps": summary["steps"],
                        "stopped": summary["stopped"], "verified_new": len(new),
                        "residuals": [f["invariance_median"] for f in report["fields"]]})
         trainer = nxt
+        trainers.append((nxt, summary))
         if not new:
+            if fresh > 1:  # too many fresh fields at once can spoil those that were reachable: halve the block
+                block = fresh // 2
+                continue
             stopped = "a round verified no new field"
             break
         kept = list(range(len(kept))) + new  # the frozen ones come first: they stay verified (same draws, fields)
@@ -76,6 +83,13 @@ def fit_incremental(arch: Architecture, cfg: DiscoveryConfig, out: str | Path, b
             break
     else:
         stopped = "max rounds"
+    # the artefact: the largest symmetry whose frozen fields are the final verified ones (a halved last round
+    # holds fewer fields than the round before it, which already asked for all k)
+    best = max((i for i, x in enumerate(rounds) if x["frozen"] == len(kept) or i == len(rounds) - 1),
+               key=lambda i: (rounds[i]["k"], i))
+    if best != len(rounds) - 1:
+        trainer = trainers[best][0]
+        trainer.write(out, trainers[best][1])
     result = {"steps": sum(x["steps"] for x in rounds), "stopped": stopped, "seconds": round(seconds, 3),
               "final": {}, "rounds": rounds, "requested_k": cfg.k, "verified_in_rounds": len(kept)}
     return trainer, result

@@ -104,13 +104,13 @@ def _dense(J: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, np.ndarr
 class WhitenedForm:
     """Q̃ = (I ⊗ C^{-1/2}) Q (I ⊗ C^{-1/2}) as an operator on blocks G (m, p, p) of generators g.
 
-    With Π g = (g θ̃_s)_s ∈ ℝ^{S×p} and D'_s = (1/B) Σ_i Ĵ_si Ĵ_siᵀ (p×p, trace 1):
+    With Π g = (g θ̃_s)_s ∈ ℝ^{S×p}, Πᵀ Z = Σ_s z_s θ̃_sᵀ and D'_s = (1/B) Σ_i Ĵ_si Ĵ_siᵀ (p×p, trace 1):
 
-        Q̃ g = (1/S) Πᵀ D' Π g = (1/N) Σ_s D'_s·B g θ̃_s θ̃_sᵀ,     ΠᵀΠ = S·I (whitened θ̃).
+        Q̃ g = (1/S) Σ_s D'_s g θ̃_s θ̃_sᵀ = (1/S) Πᵀ D' Π g,     ΠᵀΠ = S·I (whitened θ̃).
 
     D'_s is kept as the rows Ĵ_s (B×p) when B ≤ p, else as the p×p matrix: O(S p² + S p min(B, p))
     per vector.  ``precondition`` applies T = (1/S) Πᵀ (D' + δ)^{-1} Π (blockwise inverse, Woodbury
-    when B ≤ p), which cuts the LOBPCG iterations ≈ 2–3× at the cost of one more product.
+    when B ≤ p; in float32), which cuts the LOBPCG iterations ≈ 2–3× for about one more product.
     """
 
     def __init__(self, J: torch.Tensor, theta: torch.Tensor):
@@ -173,14 +173,14 @@ def _operator(J: torch.Tensor, theta: torch.Tensor, k: int, generator: torch.Gen
     form = WhitenedForm(J, theta)
     lmax = _power_lmax(form, n, generator)
     X0 = torch.randn(n, m, dtype=torch.float64, generator=generator)
-    if 3 * m >= n:  # tiny p: the block spans (nearly) everything; Rayleigh–Ritz on the whole space
+    if 3 * m >= n:  # tiny p (p² ≤ 3m): LOBPCG's basis would be everything; Rayleigh–Ritz on ℝ^{p²}
         vals, vecs = torch.linalg.eigh(_sym(form.matmat(torch.eye(n, dtype=torch.float64))))
         vals, G = vals[:m], vecs[:, :m]
     else:
         def need(lam):  # the eigenpairs that the selection uses
             return max(k, int((lam <= max(lam[k - 1].item(), 1e-6 * lmax)).sum()))
         vals, G = lobpcg(form.matmat, lambda R: form.matmat(R, form.precondition), X0, need, TOL * lmax)
-    V = G.T.reshape(m, p, p) @ form.W  # h = g C^{-1/2}: P-orthonormal like the dense eigenvectors
+    V = G.T.reshape(-1, p, p) @ form.W  # h = g C^{-1/2}: P-orthonormal like the dense eigenvectors
     return V, vals.numpy(), lmax
 
 
@@ -224,7 +224,7 @@ def lobpcg(apply, precond, X0: torch.Tensor, need, tol: float, maxiter: int = MA
     """Bottom eigenpairs of a symmetric operator by block LOBPCG (Knyazev 2001) on an orthonormal basis.
 
     ``apply``/``precond`` map (n, b) → (n, b).  Each step: W = T(AX − XΛ) for the unconverged columns,
-    Rayleigh–Ritz on span[X, W, P] (orthonormalised: W against X and P by QR, P ⊥ X by construction),
+    Rayleigh–Ritz on span[X, W, P] (orthonormal: W projected off X and P, then SVQB; P ⊥ X by construction),
     X ← bottom Ritz vectors, P ← their component outside the old X (orthonormalised in the small
     space, Hetmaniuk–Lehoucq).  A·X, A·P are carried as combinations; A·X is recomputed at the end.
     Stops when the first ``need(λ)`` residual norms are ≤ tol (``history`` collects the needed residual

@@ -214,12 +214,16 @@ class Trainer:
             kept = "the last good checkpoint is in " + str(out) if (out / "checkpoint.json").exists() \
                 else "no checkpoint was written yet"
             raise type(e)(f"{e}; {kept}") from None
-        self.save_checkpoint(out)
         summary = {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
                    "final": last}
+        self.write(out, summary)
+        return summary
+
+    def write(self, out: Path, summary: dict) -> None:
+        """The checkpoint and the artefact (card + tensors) of the current symmetry into ``out``."""
+        self.save_checkpoint(out)
         card = make_card(self.symmetry, self.arch, self.data_shape, {"config": self.cfg.to_dict(), "summary": summary})
         save(self.symmetry, out, card)
-        return summary
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -21,4 +21,5 @@ class VerifyConfig:
     composition_ts: tuple[float, ...] = (0.05, 0.1)
     rtol: float = DEFAULT_RTOL
     prior: tuple[int, ...] = ()  # fields verified before (incremental rounds): considered first when selecting
+    structure: bool = True  # False skips identity, composition, bracket, closure, data dependence
     curves: bool = True  # False skips the orbit/flow curves (the slow part), reported null; nothing else changes

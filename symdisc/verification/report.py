@@ -34,7 +34,7 @@ def _curves(curve: dict) -> dict:
     return out
 
 
-def _fields(rows: dict, k: int) -> list[dict]:
+def _fields(rows: dict, k: int, skipped: bool = False) -> list[dict]:
     inv, inv_out = torch.stack(rows["inv"]), torch.stack(rows["inv_out"])  # (draws, B, k), (draws, k)
     null_out, null_loss = torch.stack(rows["null_out"]), torch.stack(rows["null_loss"])
     known_share = torch.stack(rows["known_share"])
@@ -47,7 +47,8 @@ def _fields(rows: dict, k: int) -> list[dict]:
             "null_share_output": null_out[:, i].median().item(), "null_share_loss": null_loss[:, i].median().item(),
             "known_share": known_share[:, i].median().item(),
             "novelty": math.sqrt(max(0.0, 1.0 - known_share[:, i].median().item())),
-            "data_dependence": torch.stack(rows["ddep"])[:, i].median().item() if rows["ddep"] else 0.0,
+            "data_dependence": torch.stack(rows["ddep"])[:, i].median().item() if rows["ddep"] else
+            (None if skipped else 0.0),
         })
     return fields
 
@@ -79,7 +80,8 @@ def _select(fields: list[dict], xis: list[torch.Tensor], prior: tuple[int, ...] 
 def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str]) -> dict:
     k = sym.num_generators
     inv, inv_out = torch.stack(rows["inv"]), torch.stack(rows["inv_out"])
-    fields = _fields(rows, k)
+    skipped = not cfg.structure and sym.data_dependent
+    fields = _fields(rows, k, skipped)
     verified = _select(fields, rows["xi"], cfg.prior)
 
     def mean_cos2(key):
@@ -100,7 +102,7 @@ def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str])
         "composition_error_median": {str(t): _med(v) for t, v in comp.items()},
         "bracket_residual_median": _med(rows["bracket"]),
         "closure_residual_median": _med(rows["closure"]),
-        "data_dependence_median": _med([f["data_dependence"] for f in fields]),
+        "data_dependence_median": None if skipped else _med([f["data_dependence"] for f in fields]),
         "census": {"output_null_dim": int(statistics.median_low(rows["null_dims_out"])),
                    "loss_null_dim": int(statistics.median_low(rows["null_dims_loss"]))},
         "known_orbit_dim": int(statistics.median_low([int((c > 1e-12).sum()) for c in rows["cos2_known"]]))

@@ -41,7 +41,7 @@ from symdisc.symmetry.base import Symmetry, stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
 from symdisc.verification.config import HELD_OUT_STREAM, VerifyConfig
 from symdisc.verification.curves import drift
-from symdisc.verification.probes import BRACKET, Probe, probe_for
+from symdisc.verification.probes import BRACKET, COMPOSITION, Probe, probe_for
 from symdisc.verification.report import summarise
 
 ROWS = ("xi", "inv", "inv_out", "ident", "ddep", "null_out", "null_loss", "known_share", "cos2_null_out",
@@ -110,9 +110,10 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             Jl, Jo = loss_jacobian(arch, theta, Xd, Y), output_jacobian(arch, theta, Xd)
             rows["inv"].append((Jl @ Xi).abs() / (Jl.norm(dim=1, keepdim=True).clamp_min(1e-300) * xi_n))
             rows["inv_out"].append((Jo @ Xi).norm(dim=0) / (Jo.norm() * xi_n))
-            identity = sym.identity_element().to(theta)
-            rows["ident"].append(((sym.act(identity, theta, X) - theta).norm() / theta.norm()).item())
-            if sym.data_dependent:
+            if cfg.structure:
+                identity = sym.identity_element().to(theta)
+                rows["ident"].append(((sym.act(identity, theta, X) - theta).norm() / theta.norm()).item())
+            if sym.data_dependent and cfg.structure:
                 probes = make_generator(cfg.seed, HELD_OUT_STREAM, DDEP_STREAM, j)  # leaves the draws' stream alone
                 rows["ddep"].append(_data_dependence(sym, theta, Xd, probes) / xi_n)
             Nout, Nloss = null_basis(Jo, cfg.rtol), null_basis(Jl, cfg.rtol)
@@ -126,13 +127,13 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             K = orth(stacked_tangents(known, theta))
             rows["known_share"].append(_share(K, Xi) if K.shape[1] else torch.zeros(k, dtype=theta.dtype))
             rows["cos2_known"].append(_cos2_angles(span, K))
-            for t in cfg.composition_ts:
+            for t in cfg.composition_ts if cfg.structure else ():
                 c1, c2 = (t * torch.randn(k, generator=gen, dtype=theta.dtype) / math.sqrt(k) for _ in range(2))
                 both = probe.composed(c1, c2, theta, X)
                 if both is not None:
                     err = (sym.act(c2, sym.act(c1, theta, X), X) - both).norm()
                     comp[t].append((err / (both - theta).norm().clamp_min(1e-300)).item())
-            if k >= 2:
+            if k >= 2 and cfg.structure:
                 a, b = torch.randperm(k, generator=gen)[:2].tolist()
                 lie = _lie(sym, theta, X, a, b, Xi)
                 scale = Xi[:, a].norm() * Xi[:, b].norm() / theta.norm().clamp_min(1e-300)
@@ -153,6 +154,10 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
     missing = dict(probe.missing)
     if not cfg.curves:
         missing["curves"] = "skipped (curves=False)"
+    if not cfg.structure:
+        for metric in (COMPOSITION, BRACKET, "closure_residual_median", "data_dependence_median",
+                       "identity_error_median"):
+            missing[metric] = "skipped (structure=False: invariance and independence only)"
     if k < 2:
         missing[BRACKET] = missing["closure_residual_median"] = f"needs k ≥ 2 generators, {sym.name} has {k}"
     return summarise(sym, arch, batch, cfg, rows, comp, curve, missing)
