@@ -47,7 +47,10 @@ def spectral_generators(arch: Architecture, k: int, theta: torch.Tensor, X: torc
     larger than k: e.g. fields hθ that are pointwise combinations of the GL fields), the k combinations
     whose fields hθ_s carry the most energy across the draws are chosen (top right singular vectors of
     the stacked, normalised fields), so that the chosen fields are independent at each θ.  The operator
-    path counts m' among its m computed eigenvalues (so m' ≤ m) and takes λ_max from a power iteration.
+    path counts m' among its m computed eigenvalues (so m' ≤ m) and takes λ_max from a power iteration;
+    only those m' are converged (residual ≤ TOL·λ_max; the rest are upper bounds), and it warns
+    (SymdiscWarning) when LOBPCG stops at MAXITER.  It costs ≈ 6 S p² per vector per step: prefer few
+    draws with many samples each (B ≈ p, S ≈ 2–4p) — Q's rank needs S·min(B, p) ≳ 2p² rows.
     """
     p = arch.num_params
     if method == "auto":
