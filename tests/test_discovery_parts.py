@@ -163,3 +163,13 @@ def test_taylor_exp_apply_matches_matrix_exp(bound):
     v = torch.randn(20, generator=g, dtype=torch.float64)
     ref = torch.linalg.matrix_exp(M) @ v
     assert torch.allclose(taylor_exp_apply(M, v, bound), ref, rtol=1e-13, atol=1e-13)
+
+
+def test_lowrank_orthogonality_never_forms_p_by_p_and_matches_the_dense_formula():
+    from symdisc.discovery.generators import Generators
+
+    g = Generators(7, 3, "lowrank", rank=2, generator=torch.Generator().manual_seed(0))
+    flat = g.matrices().flatten(1)
+    flat = flat / flat.norm(dim=1, keepdim=True)
+    dense = torch.triu(flat @ flat.T, diagonal=1).abs().sum()
+    assert torch.allclose(g.orthogonality(), dense, rtol=1e-5)

@@ -185,8 +185,10 @@ class Generators(nn.Module):
             return torch.zeros((), dtype=self.matrices().dtype)
         if self.kind == "free":
             flat = self.H.T
-        else:
-            flat = self.matrices().flatten(1)
-        flat = flat / flat.norm(dim=1, keepdim=True)
-        C = flat @ flat.T
+            flat = flat / flat.norm(dim=1, keepdim=True)
+            C = flat @ flat.T
+        else:  # ⟨U_iV_iᵀ, U_jV_jᵀ⟩_F = Σ_rs (U_iᵀU_j)_rs (V_iᵀV_j)_rs: O(k²r²p), never a p×p matrix
+            G = torch.einsum("iar,jas,ibr,jbs->ij", self.U, self.U, self.V, self.V)
+            d = G.diagonal().sqrt()
+            C = G / (d[:, None] * d[None, :])
         return torch.triu(C, diagonal=1).abs().sum()
