@@ -91,9 +91,8 @@ def regression_seed(seed: int, optimizer: str, arms: dict[str, dict], steps: int
     out = {"plain": {k: plain[k] for k in ("losses", "grad_norm_sq", "seconds")}, "arms": {}}
     for name, arm in arm_specs(arms).items():
         config = regression_config(optimizer, arm["variant"], arm["objective"])
-        tele = train_flat(theta0, loss, optimizer, lr, steps, regression_symmetry(arch, arm["symmetry"], arm["fields"]),
-                          {after},
-                          config, X, arm["state_policy"])
+        symmetry = regression_symmetry(arch, arm["symmetry"], arm["fields"])
+        tele = train_flat(theta0, loss, optimizer, lr, steps, symmetry, {after}, config, X, arm["state_policy"])
         out["arms"][name] = {**{k: tele[k] for k in ("losses", "grad_norm_sq", "teleports", "seconds")},
                              "steps_to": {str(t): [steps_to_reach(plain["losses"], t),
                                                    steps_to_reach(tele["losses"], t)] for t in targets}}

@@ -170,13 +170,17 @@ def verified_indices(card: dict) -> list[int] | None:
 
 
 def _unverified_note(card: dict, skipped: list[int]) -> str:
+    """"i (residual r, class[, dependent: distance d])" for each skipped field the card's verification knows."""
     fields = {f["index"]: f for f in (card.get("verification") or {}).get("fields", [])}
     parts = []
     for i in skipped:
         f = fields.get(i)
-        parts.append(f"{i} (residual {f['invariance_median']:.2g}, {f['class']}"
-                     + ("" if f.get("independence") is None or f.get("verified") or f["class"] == "not invariant"
-                        else f", dependent: distance {f['independence']:.2g}") + ")" if f else str(i))
+        if f is None:
+            parts.append(str(i))
+            continue
+        dependent = f["class"] != "not invariant" and not f.get("verified") and f.get("independence") is not None
+        extra = f", dependent: distance {f['independence']:.2g}" if dependent else ""
+        parts.append(f"{i} (residual {f['invariance_median']:.2g}, {f['class']}{extra})")
     return ", ".join(parts)
 
 

@@ -1,15 +1,14 @@
 """The null-space constraint: fields projected onto the census null space of the outputs at (θ, X).
 
-With Ĵ = D_θ f(θ, X) ∈ ℝ^{N×p} (N = B·outputs), rows normalised, and optional extra directions F ∈ ℝ^{p×m}
-to remove as well (deflation against frozen fields; columns normalised), A = [Ĵ; Fᵀ] and
+With A = Ĵ = D_θ f(θ, X) ∈ ℝ^{N×p} (N = B·outputs), rows normalised,
 
     Π_ε(θ, X) v = v − Aᵀ (A Aᵀ + ε I)⁻¹ A v
 
 is the Tikhonov-smoothed orthogonal projector onto null A: with A = U S Vᵀ it is V diag(ε/(s² + ε)) Vᵀ on
 the row space and the identity on null A.  Hence ‖A Π_ε v‖ ≤ (√ε / 2)‖v‖ for every v (s·ε/(s²+ε) ≤ √ε/2),
 whatever the rank of A, and Π_ε is smooth in θ (no SVD to differentiate): the nested derivatives of
-the bracket and a teleport's gradient through the flow stay finite.  ε = (rtol·max row norm)², and Ĵ has
-unit rows, so the invariance residual |Ĵ_i·Πv|/‖v‖ is at most rtol/2.  The Gram is solved in float64
+the bracket and a teleport's gradient through the flow stay finite.  ε = rtol² and Ĵ has unit rows, so
+the invariance residual |Ĵ_i·Πv|/‖v‖ is at most rtol/2.  The Gram is solved in float64
 whatever θ's dtype (a float32 Gram loses the small singular values that decide the rank).  The N×N Gram is
 solved even when N > p: the equal p×p form ε(AᵀA + εI)⁻¹v has condition ‖A‖²/ε ≈ 10¹⁶ on the null space
 itself and returned a vector in null A but not the orthogonal projection (measured: error 6 on ‖v‖ ≈ 10),
@@ -44,13 +43,9 @@ class NullConstraint:
         J = output_jacobian(arch, theta, X.to(theta) if X.is_floating_point() else X).to(torch.float64)
         return J / J.norm(dim=1, keepdim=True).clamp_min(1e-300)
 
-    def project(self, theta: torch.Tensor, X: torch.Tensor, V: torch.Tensor,
-                remove: torch.Tensor | None = None) -> torch.Tensor:
-        """Π V for V of shape (p,) or (p, m); ``remove`` (p, r): further directions projected out."""
+    def project(self, theta: torch.Tensor, X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+        """Π V for V of shape (p,) or (p, m)."""
         A = self.rows(theta, X)
-        if remove is not None and remove.shape[-1]:
-            F = remove.to(torch.float64)
-            A = torch.cat([A, (F / F.norm(dim=0, keepdim=True).clamp_min(1e-300)).T])
         v = V.to(torch.float64)
         vec = v.dim() == 1
         v = v[:, None] if vec else v

@@ -42,8 +42,7 @@ def _copy_in(trainer: Trainer, previous: Trainer, kept: list[int]) -> None:
             dst.H.data[:, :n] = src.H.data[:, idx]
         else:
             dst.U.data[:n], dst.V.data[:n] = src.U.data[idx], src.V.data[idx]
-    trainer.freeze(list(range(n)), action=True)
-    trainer._restore_frozen()  # orthonormalises the fresh columns against the frozen ones
+    trainer.freeze(list(range(n)), action=True)  # also orthonormalises the fresh columns against the frozen ones
 
 
 def fit_incremental(arch: Architecture, cfg: DiscoveryConfig, out: str | Path, block: int,

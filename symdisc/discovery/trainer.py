@@ -88,6 +88,7 @@ class Trainer:
         gens = {n: t.detach().clone() for n, t in self.symmetry.gens.named_parameters()}
         act = {n: t.detach().clone() for n, t in self.symmetry.action.named_parameters()} if action else None
         self._frozen = (list(columns), gens, act)
+        self._restore_frozen()  # the other free columns become orthonormal to the frozen ones now
 
     def _restore_frozen(self) -> None:
         if self._frozen is None:
