@@ -89,3 +89,17 @@ def test_tables_from_the_committed_results(capsys):
     assert main(["table", "discovery_reach"]) == 0
     rows = [x for x in capsys.readouterr().out.splitlines() if "layernorm-linear-constrained-k13" in x]
     assert len(rows) == 1 and "11 of 13 fields verified; kept" in rows[0]
+
+
+def test_teleport_figures_mask_diverged_values(tmp_path):
+    """A diverged run's null and astronomically large values become NaN, so a log axis still draws (a run whose
+    ‖∇L‖² reached 1e299 once crashed matplotlib's tick placement)."""
+    import math
+
+    from experiments.teleport.figures import as_array, panels_figure
+
+    arr = as_array([[1.0, 1e299, None, 2.0], [3.0, 4.0, 5.0]])
+    assert arr.shape == (2, 3) and arr[0, 0] == 1.0 and math.isnan(arr[0, 1]) and math.isnan(arr[0, 2])
+    panels_figure([("loss", {"plain": [[1.0, 2.0, 3.0]], "teleport": [[1.0, 1e299, 1e300]]}, [1])], "t",
+                  tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000

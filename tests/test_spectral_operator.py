@@ -105,3 +105,27 @@ def test_operator_path_at_p128_finds_invariant_fields():
     F = torch.einsum("kab,sb->ska", H, theta)  # fields h_k θ_s
     ratio = torch.einsum("sia,ska->sik", J, F).abs() / F.norm(dim=-1)[:, None, :]
     assert ratio.median() <= 1e-6
+
+
+def test_trainer_starts_from_the_operator_path_above_the_dense_limit():
+    """p = 70 > MAX_P: the trainer's spectral start runs the matrix-free path (its draws: B = max(batch, p)),
+    records it, and the starting generators' fields are the ReLU net's rescalings (invariant on fresh draws);
+    low-rank generators start at random and say so."""
+    from symdisc.discovery.config import preset_config
+    from symdisc.discovery.spectral import MAX_P, start_draws
+    from symdisc.discovery.trainer import Trainer
+
+    arch = _arch(dims="5,7,5", act="relu")
+    p = arch.num_params
+    assert MAX_P < p
+    trainer = Trainer(arch, preset_config("default", arch.name, k=3, steps=10))
+    rec = trainer.spectral
+    assert rec["used"] and rec["method"] == "operator" and rec["converged"]
+    assert (rec["draws"], rec["batch"]) == start_draws(p, trainer.batch) and rec["batch"] >= p
+    H = trainer.symmetry.gens.H.detach().T.reshape(3, p, p).to(torch.float64)
+    theta, X, Y = arch.sample_draws(8, 32, make_generator(5))
+    J = _unit_jacobians(arch, theta, X, Y, "loss")
+    F = torch.einsum("kab,sb->ska", H, theta)
+    assert (torch.einsum("sia,ska->sik", J, F).abs() / F.norm(dim=-1)[:, None, :]).median() <= 1e-6
+    low = Trainer(arch, preset_config("default", arch.name, k=3, steps=10, generator_kind="lowrank", rank=2))
+    assert low.spectral == {"used": False, "reason": "low-rank generators start at random"}

@@ -9,7 +9,9 @@ from torch.func import grad
 
 import symdisc
 from symdisc import SymdiscError, make_generator
+from symdisc.errors import InputError
 from symdisc.symmetry import hidden_layers_gl, linear_pair_gl
+from symdisc.symmetry.base import Symmetry
 from symdisc.teleport import (
     LossGuard,
     TeleportConfig,
@@ -315,3 +317,40 @@ def test_bad_input_leaves_training_state_intact():
     assert torch.equal(opt.moment("momentum_buffer"), snapshot[1])
     with pytest.raises(SymdiscError, match="lr"):
         TeleportConfig(lr=-1.0).validate()
+
+
+class _Mixed(Symmetry):
+    """The same action in another generator basis: c ↦ base.act(M c), M invertible."""
+
+    def __init__(self, base: Symmetry, M: torch.Tensor):
+        super().__init__(base.layout)
+        self.base, self.M, self.num_generators = base, M, base.num_generators
+
+    def act(self, coeffs, theta, X=None):
+        return self.base.act(self.M.to(coeffs) @ coeffs, theta, X)
+
+
+def test_fields_metric_is_invariant_to_the_generator_basis():
+    """metric="fields": c = lr·(ΞᵀΞ)⁻¹∇_cJ, a θ-step lr·P_Ξ∇J, so recombined and rescaled generators (M = 10·(I + R))
+    teleport to the same θ' — a learned artefact's arbitrary scale does not matter — while the papers' coefficient
+    ascent (ΞΞᵀ∇J) does not; max_step bounds the first-order displacement ‖Ξc‖ in θ's units."""
+    arch = symdisc.zoo.get("mlp", dims="4,3,2", act="linear").to(torch.float64)  # Ξ of full column rank
+    g = make_generator(4)
+    theta = arch.sample_params(g)
+    X, Y = arch.sample_data(16, g)
+    loss = lambda th: arch.batch_loss(th, X, Y)  # noqa: E731
+    gl = linear_pair_gl(arch.layout, "W1", "W2")
+    k = gl.num_generators
+    mixed = _Mixed(gl, 10 * (torch.eye(k, dtype=torch.float64) + 0.3 * torch.randn(k, k, generator=g,
+                                                                                      dtype=torch.float64)))
+    fields = TeleportConfig(steps=3, lr=1e-2, max_step=0.05, metric="fields")
+    a, b = teleport(gl, theta, loss, None, fields), teleport(mixed, theta, loss, None, fields)
+    assert a.objective_after > a.objective_before and a.counts() == b.counts()
+    assert torch.allclose(a.theta, b.theta, rtol=1e-8, atol=1e-10)
+    c0, before = a.moves[0]
+    assert float(gl.field(c0, before).norm()) <= 0.05 * (1 + 1e-9)
+    coefficients = TeleportConfig(steps=3, lr=1e-2, max_step=0.05)
+    c, d = teleport(gl, theta, loss, None, coefficients), teleport(mixed, theta, loss, None, coefficients)
+    assert (c.theta - d.theta).norm() > 1e-3 * (c.theta - theta).norm()
+    with pytest.raises(InputError, match="unknown teleport metric"):
+        teleport(gl, theta, loss, None, TeleportConfig(metric="euclid"))

@@ -100,6 +100,7 @@ def test_learned_artefact_of_another_model_is_refused(capsys):
     (["--dtype", "float16"], "--dtype"),
     (["--plot", "curves.txt"], "expected a .png"),
     (["--batch-size", "100", "--train-size", "50"], "exceeds"),
+    (["--metric", "euclid"], "unknown teleport metric"),
 ])
 def test_bad_input_one_line(capsys, argv, fragment):
     code, out, err = run(capsys, "teleport", "mlp", "--act", "relu", *argv)

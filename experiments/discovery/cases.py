@@ -24,6 +24,8 @@ class Case:
     steps: int = 800
     claim: str = ""
     block: int | None = None  # incremental discovery (block < k)
+    generator_kind: str | None = None  # free | lowrank (None: the preset's)
+    rank: int | None = None
 
     def arch(self):
         return symdisc.zoo.get(self.architecture, **self.options)
@@ -75,6 +77,13 @@ for _name, (_arch, _opts, _k) in {"gl3-linear-3-3-1": ("mlp", {"act": "linear", 
     CASES[f"{_name}-k{_k}"] = Case("B3/B9", _arch, _opts, _k, "default", 400,
                                    f"default preset, k = census + 2 = {_k}, incremental in blocks of 4: the "
                                    "verified subset kept", block=4)
+
+# Issue 10, learned → optimizer: the E3 regression net (p = 128, batch 4, output census 96), k = census, low-rank
+# generators (rank 8: a 1 MiB artefact instead of 6 MiB free, same verification); drives e3_regression's learned arms
+CASES["teleport-regression-constrained-k96"] = Case(
+    "E3", "teleport-regression", {}, 96, "constrained", 100,
+    "k = census = 96 at batch 4, low-rank: every field verified, span = the census null space ⊇ the known GL span",
+    generator_kind="lowrank", rank=8)
 
 
 def scalar_case_metrics(sym) -> dict:

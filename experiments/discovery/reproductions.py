@@ -9,7 +9,7 @@ and loss along learned vs random curves as ``<case>_generators.png``, ``_exp_gen
 ``_curves.png``.
 
 Config: ``steps``, ``k``, ``preset`` (the discovery preset), ``verify_draws``, ``zoo``, ``reverify``, ``block``
-(incremental discovery when < k).
+(incremental discovery when < k), ``generator_kind`` and ``rank`` (None: the preset's).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def train_case(name: str, case: Case, config: dict, seed: int) -> dict:
         t0 = time.perf_counter()
         report = discover(arch, run_dir, k=config["k"], steps=config["steps"], preset=config["preset"],
                           verify_draws=config["verify_draws"], make_figures=False, seed=seed, progress=True,
-                          block=config["block"])
+                          block=config["block"], generator_kind=config["generator_kind"], rank=config["rank"])
         seconds = time.perf_counter() - t0
         extra = case_metrics(case, artefact.load(run_dir, arch=arch, fields="all"), arch)
         dest.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,8 @@ def case_runner(name: str, case: Case) -> Runner:
 
     return Runner(f"discovery_{name}", f"fig. {case.figure}: {case.claim}", run, figure,
                   {"steps": case.steps, "k": case.k, "preset": case.preset, "verify_draws": 16, "zoo": "zoo",
-                   "reverify": False, "block": case.block}, {"steps": 5, "verify_draws": 2, "zoo": None}, summarize,
+                   "reverify": False, "block": case.block, "generator_kind": case.generator_kind,
+                   "rank": case.rank}, {"steps": 5, "verify_draws": 2, "zoo": None}, summarize,
                   group="discovery", stem=name, outputs=outputs)
 
 

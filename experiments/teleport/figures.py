@@ -43,9 +43,12 @@ def panels_figure(panels: list[tuple[str, dict[str, list[list[float]]], list[int
 
 
 def as_array(curves: list[list[float | None]]) -> np.ndarray:
-    """Curves over seeds cut to the shortest, null (a diverged value in the JSON) as NaN."""
+    """Curves over seeds cut to the shortest, null (a diverged value in the JSON) and values beyond 1e30 (a
+    diverging run; near the float range a log axis cannot even place its ticks) as NaN."""
     length = min(map(len, curves))
-    return np.array([[np.nan if v is None else v for v in c[:length]] for c in curves], dtype=float)
+    arr = np.array([[np.nan if v is None else v for v in c[:length]] for c in curves], dtype=float)
+    arr[~(np.abs(arr) < 1e30)] = np.nan
+    return arr
 
 
 def arms_figure(baseline: list[list[float]], arms: dict[str, list[list[float]]], title: str,

@@ -11,6 +11,7 @@ I + T plain ascent (which can teleport to gradients GD then diverges on, D §4.6
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 
@@ -26,8 +27,12 @@ from symdisc.teleport.routine import TeleportConfig
 REGRESSION_LR = {"gd": 1e-4, "momentum": 1e-5, "adagrad": 1e-1}
 REGRESSION_TELEPORT = {"gd": (8, 1e-7), "momentum": (8, 1e-7), "adagrad": (2, 1e-5)}  # (steps, lr), D §4.6.1
 SYMDISC_MAX_STEP = 0.2
+# variant "fields": the basis-invariant ascent (TeleportConfig.metric="fields"), (lr, max_step) per optimizer
+# chosen on held-out seeds 100–104 with the *known* action (docs/experiments.md, e3_fields_tuning)
+# (the highest ``score`` among ``admissible`` arms); momentum takes GD's, untuned
+FIELDS_TELEPORT = {"gd": (1e-6, 0.5), "momentum": (1e-6, 0.5), "adagrad": (1e-5, 2.0)}
 ARM_DEFAULTS = {"symmetry": "known", "variant": "symdisc", "state_policy": "transform", "objective": "grad_norm",
-                "fields": "verified"}
+                "fields": "verified", "lr": None, "max_step": None, "correct": True}
 
 
 def regression_problem(seed: int, dtype=torch.float64):
@@ -52,16 +57,30 @@ def regression_symmetry(arch, spec: str, fields: str = "verified") -> Symmetry:
     return select_fields(load(ROOT / spec, arch=arch, fields="all"), fields)
 
 
-def regression_config(optimizer: str, variant: str, objective: str = "grad_norm") -> TeleportConfig:
-    steps, lr = REGRESSION_TELEPORT[optimizer]
+def regression_config(optimizer: str, variant: str, objective: str = "grad_norm", lr: float | None = None,
+                      max_step: float | None = None) -> TeleportConfig:
+    """The teleport of one arm: the variant's (steps, lr, max_step), ``lr`` / ``max_step`` overriding."""
+    steps, default_lr = REGRESSION_TELEPORT[optimizer]
     if objective == "adagrad":
-        lr = 7.5e-3  # P G.1: the lr of the ‖∇L‖_A objective
+        default_lr = 7.5e-3  # P G.1: the lr of the ‖∇L‖_A objective
     if variant == "faithful":
-        return TeleportConfig(objective=objective, steps=steps, lr=lr, parameterisation="first_order",
-                              monotone=False)
+        return TeleportConfig(objective=objective, steps=steps, lr=lr or default_lr, parameterisation="first_order",
+                              monotone=False, max_step=max_step)
     if variant == "symdisc":
-        return TeleportConfig(objective=objective, steps=steps, lr=lr, max_step=SYMDISC_MAX_STEP)
-    raise InputError(f"unknown variant {variant!r}; choose symdisc or faithful")
+        return TeleportConfig(objective=objective, steps=steps, lr=lr or default_lr,
+                              max_step=max_step or SYMDISC_MAX_STEP)
+    if variant == "fields":
+        fields_lr, fields_max = FIELDS_TELEPORT[optimizer]
+        return TeleportConfig(objective=objective, steps=steps, lr=lr or fields_lr, max_step=max_step or fields_max,
+                              metric="fields")
+    raise InputError(f"unknown variant {variant!r}; choose symdisc, faithful or fields")
+
+
+def arm_config(optimizer: str, arm: dict) -> TeleportConfig:
+    """The teleport configuration of a completed arm spec (``arm_specs``) for ``optimizer``; ``correct=False``
+    makes the loss guard refuse drifting steps (Armijo then halves them) instead of projecting them back."""
+    config = regression_config(optimizer, arm["variant"], arm["objective"], arm["lr"], arm["max_step"])
+    return config if arm["correct"] else replace(config, guard=replace(config.guard, correct=False))
 
 
 def arm_specs(arms: dict[str, dict]) -> dict[str, dict]:
@@ -90,7 +109,7 @@ def regression_seed(seed: int, optimizer: str, arms: dict[str, dict], steps: int
     plain = train_flat(theta0, loss, optimizer, lr, steps)
     out = {"plain": {k: plain[k] for k in ("losses", "grad_norm_sq", "seconds")}, "arms": {}}
     for name, arm in arm_specs(arms).items():
-        config = regression_config(optimizer, arm["variant"], arm["objective"])
+        config = arm_config(optimizer, arm)
         symmetry = regression_symmetry(arch, arm["symmetry"], arm["fields"])
         tele = train_flat(theta0, loss, optimizer, lr, steps, symmetry, {after}, config, X, arm["state_policy"])
         out["arms"][name] = {**{k: tele[k] for k in ("losses", "grad_norm_sq", "teleports", "seconds")},
@@ -102,7 +121,8 @@ def regression_seed(seed: int, optimizer: str, arms: dict[str, dict], steps: int
 def speedups(pairs: list[tuple[dict, dict]], targets: list[float]) -> dict:
     """Over (plain, arm) runs of the seeds, per target: the median of steps(plain)/steps(teleport) (> 1:
     teleport faster) among seeds where both reached it, and how many reached it; the teleports' largest
-    loss change and the diverged runs."""
+    loss change and the diverged runs; ``score`` (the mean of the medians) and ``admissible`` (no teleport run
+    diverged or missed a target its plain run reached), the rule that chose FIELDS_TELEPORT."""
     out = {}
     for t in map(str, targets):
         reach = [arm["steps_to"][t] for _, arm in pairs]
@@ -110,6 +130,11 @@ def speedups(pairs: list[tuple[dict, dict]], targets: list[float]) -> dict:
         out[t] = {"speedup_median": float(torch.tensor(both).median()) if both else None,
                   "reached_plain": sum(p is not None for p, _ in reach),
                   "reached_teleport": sum(q is not None for _, q in reach), "seeds": len(reach)}
+    medians = [out[t]["speedup_median"] for t in map(str, targets)]
+    out["score"] = sum(medians) / len(medians) if None not in medians else None
+    # admissible: no teleport run diverged and each reached every target its plain run reached
+    out["admissible"] = all(q is not None for _, arm in pairs for p, q in arm["steps_to"].values() if p is not None) \
+        and not any(not _finite_end(arm["losses"]) for _, arm in pairs)
     events = [e for _, arm in pairs for e in arm["teleports"]]
     out["max_abs_loss_change"] = max((abs(e["loss_change"]) for e in events), default=0.0)
     out["diverged_teleport"] = sum(not _finite_end(arm["losses"]) for _, arm in pairs)

@@ -37,7 +37,11 @@ def teleport_command(
                                             "(default: --batch-size; a data-dependent artefact: its own)"),
     teleport_steps: int = typer.Option(10, "--teleport-steps", help="ascent steps per teleport"),
     teleport_lr: float = typer.Option(1e-2, "--teleport-lr", help="ascent learning rate on the group element"),
-    max_step: float = typer.Option(0.2, "--max-step", help="cap on ‖c‖ per ascent step (0: none)"),
+    max_step: float = typer.Option(0.2, "--max-step", help="cap on ‖c‖ per ascent step (0: none); with "
+                                   "--metric fields, on the step's first-order displacement in θ"),
+    metric: str = typer.Option("auto", "--metric", help="coordinates of the steepest ascent: coefficients "
+                               "(the papers', depends on the generators' scale) | fields (basis-invariant: "
+                               "lr·P∇J in θ) | auto (fields for an artefact, coefficients for a known action)"),
     objective: str = typer.Option("grad_norm", "--objective", help="grad_norm (‖∇L‖²) | adagrad (needs "
                                   "--optimizer adagrad)"),
     state_policy: str = typer.Option("transform", "--state-policy", help="optimizer state at a teleport: "
@@ -88,7 +92,10 @@ def teleport_command(
         sym = select_fields(load(symmetry, arch=arch, fields="all"), fields, strict)
     else:
         raise InputError(f"--symmetry {symmetry!r}: not known, known-data or an existing artefact")
-    config = TeleportConfig(objective=objective, steps=teleport_steps, lr=teleport_lr, max_step=max_step or None)
+    if metric == "auto":
+        metric = "coefficients" if symmetry in ("known", "known-data") else "fields"
+    config = TeleportConfig(objective=objective, steps=teleport_steps, lr=teleport_lr, max_step=max_step or None,
+                            metric=metric)
     spec = TrainSpec(optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, train_size=train_size,
                      schedule=schedule, teleport_batches=teleport_batches, teleport_batch_size=teleport_batch_size,
                      config=config, state_policy=state_policy, eval_every=eval_every, seed=seed)

@@ -42,6 +42,7 @@ class ActionConfig:
     activation: str = "silu"
     constraint: Constraint = "none"  # "output-null": fields projected onto null D_θf(θ, X), finite action = flow
     flow_steps: int = 8  # RK4 steps of the constrained action's flow per group element
+    retract_steps: int = 3  # Gauss–Newton steps back onto the output level set after each RK4 step (0: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +72,9 @@ class ActionNet(nn.Module):
             raise InputError(f"unknown action activation {cfg.activation!r}")
         if cfg.constraint not in ("none", "output-null"):
             raise InputError(f"unknown field constraint {cfg.constraint!r}; choose none or output-null")
-        if cfg.flow_steps < 1:
-            raise InputError(f"the constrained action needs flow_steps ≥ 1, got {cfg.flow_steps}")
+        if cfg.flow_steps < 1 or cfg.retract_steps < 0:
+            raise InputError(f"the constrained action needs flow_steps ≥ 1 and retract_steps ≥ 0, got "
+                             f"{cfg.flow_steps} and {cfg.retract_steps}")
         if cfg.depth < 1 or cfg.width < 1:
             raise InputError("the action MLP needs depth ≥ 1 and width ≥ 1")
         self.p, self.cfg = p, cfg

@@ -16,8 +16,11 @@ while here the solve's error lies in null Aᵀ, which Aᵀ annihilates.
 
 A field projected this way preserves the outputs on X to first order at every θ, so its flow
 (``symdisc.flow``, RK4) keeps f(·, X) fixed up to the integrator's error: the finite action of the constrained
-learned symmetry.  It is the output level of the census: a loss-level null space needs the targets Y,
-which an action a_X(g, θ) does not see.
+learned symmetry.  ``retract`` puts each RK4 step back on the level set {θ : f(θ, X) = f(θ₀, X)} by
+Gauss–Newton, θ ← θ − Ĵᵀ(ĴĴᵀ + εI)⁻¹ D⁻¹(f(θ, X) − f(θ₀, X)) (D = the row norms of D_θf): the flow then
+keeps the outputs where the field is only piecewise smooth (on a ReLU-family net the plain flow slides along
+a kink, where a pre-activation changes sign, and loses them).  It is the output level of the census: a
+loss-level null space needs the targets Y, which an action a_X(g, θ) does not see.
 """
 
 from __future__ import annotations
@@ -36,12 +39,27 @@ class NullConstraint:
     def __init__(self, arch: Architecture, rtol: float = RTOL):
         self.arch, self.rtol = arch, rtol
 
+    def _arch(self, theta: torch.Tensor) -> Architecture:
+        return self.arch if (self.arch.dtype, self.arch.device) == (theta.dtype, theta.device) \
+            else self.arch.to(dtype=theta.dtype, device=theta.device)
+
+    @staticmethod
+    def _x(X: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return X.to(theta) if X.is_floating_point() else X
+
+    def _unit_rows(self, theta: torch.Tensor, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        J = output_jacobian(self._arch(theta), theta, self._x(X, theta)).to(torch.float64)
+        norms = J.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        return J / norms, norms[:, 0]
+
     def rows(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Ĵ = D_θ f(θ, X) with unit rows (zero rows stay zero), in float64."""
-        arch = self.arch if (self.arch.dtype, self.arch.device) == (theta.dtype, theta.device) \
-            else self.arch.to(dtype=theta.dtype, device=theta.device)
-        J = output_jacobian(arch, theta, X.to(theta) if X.is_floating_point() else X).to(torch.float64)
-        return J / J.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        return self._unit_rows(theta, X)[0]
+
+    def _solve(self, A: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        """Aᵀ(AAᵀ + εI)⁻¹ R (float64)."""
+        G = A @ A.T + self.rtol ** 2 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+        return A.T @ torch.linalg.solve(G, R)
 
     def project(self, theta: torch.Tensor, X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
         """Π V for V of shape (p,) or (p, m)."""
@@ -49,6 +67,17 @@ class NullConstraint:
         v = V.to(torch.float64)
         vec = v.dim() == 1
         v = v[:, None] if vec else v
-        G = A @ A.T + self.rtol ** 2 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
-        out = (v - A.T @ torch.linalg.solve(G, A @ v)).to(V.dtype)
+        out = (v - self._solve(A, A @ v)).to(V.dtype)
         return out[:, 0] if vec else out
+
+    def outputs(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        """f(θ, X) flattened (the level the retraction returns to)."""
+        return self._arch(theta).forward(theta, self._x(X, theta)).reshape(-1)
+
+    def retract(self, theta: torch.Tensor, X: torch.Tensor, target: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` Gauss–Newton steps from θ towards {θ' : f(θ', X) = target} (module docstring)."""
+        for _ in range(steps):
+            A, norms = self._unit_rows(theta, X)
+            r = (self.outputs(theta, X) - target).to(torch.float64) / norms
+            theta = theta - self._solve(A, r[:, None])[:, 0].to(theta.dtype)
+        return theta

@@ -112,9 +112,10 @@ class LearnedSymmetry(Symmetry):
         """a_X(g, θ); ``bound`` ≥ ‖row‖₂ of every coefficient row is an optional hint (a cheaper exp)."""
         self._check(theta, X)
         rows = coeffs.reshape(-1, self.num_generators) if coeffs.dim() < 2 else coeffs
-        if self.constraint is not None:  # the flows of ξ_{M_1}, …, ξ_{M_n} in turn
+        if self.constraint is not None:  # the flows of ξ_{M_1}, …, ξ_{M_n} in turn, on θ's output level set
+            retract = self._retraction(theta, X)
             for c in rows.to(theta):
-                theta = flow(lambda th, c=c: self.field(c, th, X), theta, 1.0, self.action.cfg.flow_steps)
+                theta = flow(lambda th, c=c: self.field(c, th, X), theta, 1.0, self.action.cfg.flow_steps, retract)
             return theta
         enc, lin = self.encode(rows.to(theta), theta, bound)
         return self._run_action(enc, lin, theta, self._xflat(X, theta))
@@ -125,7 +126,8 @@ class LearnedSymmetry(Symmetry):
             return super().orbit(coeffs, theta, ts, X)
         self._check(theta, X)
         c = coeffs.to(theta)
-        return path(lambda th: self.field(c, th, X), theta, ts.to(theta), self.action.cfg.flow_steps)
+        return path(lambda th: self.field(c, th, X), theta, ts.to(theta), self.action.cfg.flow_steps,
+                    self._retraction(theta, X))
 
     def act_algebra(self, M: torch.Tensor, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
         """a_X(exp(M), θ) for any M ∈ gl(p) (a p×p matrix), also outside the span of the learned generators."""
@@ -133,9 +135,18 @@ class LearnedSymmetry(Symmetry):
         M = M.to(theta)
         if self.constraint is not None:
             return flow(lambda th: self.algebra_field(M @ th, M.reshape(-1), th, X), theta, 1.0,
-                        self.action.cfg.flow_steps)
+                        self.action.cfg.flow_steps, self._retraction(theta, X))
         enc, lin = self.encode_element(expm(M), theta)
         return self._run_action(enc, lin, theta, self._xflat(X, theta))
+
+    def _retraction(self, theta: torch.Tensor, X):
+        """θ' ↦ θ' returned to θ's output level set {f(·, X) = f(θ, X)} (``retract_steps`` Gauss–Newton steps),
+        or None (plain flow)."""
+        steps = self.action.cfg.retract_steps
+        if not steps:
+            return None
+        target = self.constraint.outputs(theta, X)
+        return lambda y: self.constraint.retract(y, X, target, steps)
 
     def exactness(self, theta, X=None) -> dict:
         """Invariance unknown (approximate); ``identity``: a(I, θ) = θ holds by construction only with the hard
@@ -144,7 +155,10 @@ class LearnedSymmetry(Symmetry):
             return {"exact": None, "identity": True,
                     "condition": "null-constrained learned action: every field keeps the outputs on X to first "
                                  f"order (residual ≤ {self.constraint.rtol / 2:.0e}); the finite action is an RK4 "
-                                 f"flow ({self.action.cfg.flow_steps} steps), exact up to its integration error"}
+                                 f"flow ({self.action.cfg.flow_steps} steps"
+                                 + (f", each returned to the output level set by {self.action.cfg.retract_steps} "
+                                    "Gauss–Newton steps)" if self.action.cfg.retract_steps else
+                                    "), exact up to its integration error")}
         return {"exact": None, "identity": self.action.cfg.identity == "hard",
                 "condition": "learned action: invariance holds only approximately (its card records the held-out "
                              "residual)"}

@@ -17,6 +17,7 @@ Its minimisers are the bottom generalised eigenvectors of (Q, P) (cf. LieGG, Mos
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -29,19 +30,22 @@ from symdisc.errors import InputError, SymdiscWarning
 from symdisc.jacobians import loss_jacobian, output_jacobian
 
 MAX_P = 64
+OPERATOR_MAX_P = 256  # the trainer's operator start costs O(m·S·p²) per LOBPCG step with S ≈ 2p draws
+TRAINER_MAXITER = 100  # the trainer's budget: a start needs approximate eigenvectors, not converged ones
 TOL = 1e-7  # LOBPCG: residual ‖Q̃g − λg‖ ≤ TOL·λ_max for every eigenpair used (fields invariant to ~TOL)
 MAXITER = 300
 PRECOND_RIDGE = 1e-2  # δ = PRECOND_RIDGE/p in the block preconditioner (D'_s + δ)^{-1}; tr D'_s = 1
 
 
 def spectral_generators(arch: Architecture, k: int, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor,
-                        level: str = "loss", *, method: str = "auto",
-                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, np.ndarray]:
+                        level: str = "loss", *, method: str = "auto", generator: torch.Generator | None = None,
+                        maxiter: int = MAXITER) -> tuple[torch.Tensor, np.ndarray]:
     """The k bottom eigen-generators (k, p, p) of (Q, P), unit Frobenius norm, and the eigenvalues.
 
     θ (S, p), X (S, B, …), Y (S, B, …): S draws of B samples.  ``method``: "dense" (all p² eigenvalues;
     p ≤ MAX_P), "operator" (the bottom m = min(p², 2k+8) Ritz values; never a p²×p² matrix) or "auto"
-    (dense for p ≤ MAX_P).  ``generator`` seeds the operator solver's random start.
+    (dense for p ≤ MAX_P).  ``generator`` seeds the operator solver's random start; ``maxiter`` bounds its
+    LOBPCG steps.
 
     Within the near-null eigenspace, of dimension m' = max(k, #{λ_j ≤ max(λ_{k−1}, 1e-6 λ_max)}) (often
     larger than k: e.g. fields hθ that are pointwise combinations of the GL fields), the k combinations
@@ -66,9 +70,20 @@ def spectral_generators(arch: Architecture, k: int, theta: torch.Tensor, X: torc
     if method == "dense":
         V, vals, lmax = _dense(J, theta)
     else:
-        V, vals, lmax = _operator(J, theta, k, generator)
+        V, vals, lmax = _operator(J, theta, k, generator, maxiter)
     m = max(k, int((vals <= max(vals[k - 1], 1e-6 * lmax)).sum()))
     return _select(V[:m], theta, k), vals
+
+
+def start_draws(p: int, batch: int) -> tuple[int, int]:
+    """(S draws, B samples each) for a spectral start: the rank of Q needs S·min(B, p) ≳ 2p² rows.  Dense
+    (p ≤ MAX_P): the training batch, S = max(64, ⌈2p²/B⌉).  Operator: B = max(batch, p) samples per draw
+    (per-sample rows pool the same linear symmetries at any batch) and S = max(64, ⌈2p²/B⌉, 2p), so the
+    cost per vector, ≈ 6 S p², stays O(p³)."""
+    if p <= MAX_P:
+        return max(64, math.ceil(2 * p * p / batch)), batch
+    B = max(batch, p)
+    return max(64, math.ceil(2 * p * p / B), 2 * p), B
 
 
 def _unit_jacobians(arch: Architecture, theta, X, Y, level: str) -> torch.Tensor:
@@ -169,7 +184,7 @@ def block_size(k: int) -> int:
     return 2 * k + 8
 
 
-def _operator(J: torch.Tensor, theta: torch.Tensor, k: int, generator: torch.Generator | None):
+def _operator(J: torch.Tensor, theta: torch.Tensor, k: int, generator: torch.Generator | None, maxiter: int):
     """Matrix-free path: bottom m = min(p², 2k+8) eigenpairs of Q̃ by LOBPCG; h = g C^{-1/2}."""
     p = theta.shape[1]
     n, m = p * p, min(p * p, block_size(k))
@@ -182,7 +197,7 @@ def _operator(J: torch.Tensor, theta: torch.Tensor, k: int, generator: torch.Gen
     else:
         def need(lam):  # the eigenpairs that the selection uses
             return max(k, int((lam <= max(lam[k - 1].item(), 1e-6 * lmax)).sum()))
-        vals, G = lobpcg(form.matmat, lambda R: form.matmat(R, form.precondition), X0, need, TOL * lmax)
+        vals, G = lobpcg(form.matmat, lambda R: form.matmat(R, form.precondition), X0, need, TOL * lmax, maxiter)
     V = G.T.reshape(-1, p, p) @ form.W  # h = g C^{-1/2}: P-orthonormal like the dense eigenvectors
     return V, vals.numpy(), lmax
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +34,8 @@ from symdisc.discovery.config import DiscoveryConfig
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import objective
-from symdisc.discovery.spectral import MAX_P, spectral_generators
-from symdisc.errors import ArtefactError, InputError, NumericalError, SymdiscError
+from symdisc.discovery.spectral import MAX_P, OPERATOR_MAX_P, TRAINER_MAXITER, spectral_generators, start_draws
+from symdisc.errors import ArtefactError, InputError, NumericalError, SymdiscError, SymdiscWarning
 from symdisc.io import write_json
 from symdisc.progress import LiveBar
 from symdisc.tensorio import flatten_state, load_tensors, save_tensors, unflatten_state
@@ -70,7 +71,10 @@ class Trainer:
         X0, _ = self.arch.sample_data(self.batch, make_generator(cfg.seed, INIT_STREAM, 1))
         self.data_shape = list(X0.shape)
         self.symmetry = build_symmetry(self.arch, cfg, self.data_shape)
-        if cfg.spectral_init and cfg.generator_kind == "free" and arch.num_params <= MAX_P:
+        self.spectral: dict = {"used": False, "reason": "off in this preset" if not cfg.spectral_init else
+                               "low-rank generators start at random" if cfg.generator_kind != "free" else
+                               f"p = {arch.num_params} > {OPERATOR_MAX_P}: random start"}
+        if cfg.spectral_init and cfg.generator_kind == "free" and arch.num_params <= OPERATOR_MAX_P:
             self._spectral_init()
         self.symmetry.gens.to(dtype=self.arch.dtype, device=self.device)
         self.symmetry.action.to(dtype=self.arch.dtype, device=self.device)
@@ -114,10 +118,23 @@ class Trainer:
                 g.U.data[idx], g.V.data[idx] = gens["U"][idx], gens["V"][idx]
 
     def _spectral_init(self) -> None:
-        p = self.arch.num_params  # enough rows (draws × batch) for the p²×p² quadratic form to be full rank
-        theta, X, Y = self.arch.sample_draws(max(64, math.ceil(2 * p * p / self.batch)), self.batch,
-                                             make_generator(self.cfg.seed, SPECTRAL_STREAM))
-        H, _ = spectral_generators(self.arch, self.cfg.k, theta, X, Y, self.cfg.weights.level)
+        """Generators from the best linear symmetries (spectral.py): the dense p²×p² eigenproblem for p ≤ MAX_P,
+        the matrix-free LOBPCG one (TRAINER_MAXITER steps; unconverged Ritz vectors still make a start) above.
+        ``self.spectral`` records the method, the draws, the seconds and whether LOBPCG converged."""
+        p = self.arch.num_params
+        draws, batch = start_draws(p, self.batch)
+        method = "dense" if p <= MAX_P else "operator"
+        theta, X, Y = self.arch.sample_draws(draws, batch, make_generator(self.cfg.seed, SPECTRAL_STREAM))
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SymdiscWarning)
+            H, vals = spectral_generators(self.arch, self.cfg.k, theta, X, Y, self.cfg.weights.level, method=method,
+                                          generator=make_generator(self.cfg.seed, SPECTRAL_STREAM, 1),
+                                          maxiter=TRAINER_MAXITER)
+        unconverged = [str(w.message) for w in caught if issubclass(w.category, SymdiscWarning)]
+        self.spectral = {"used": True, "method": method, "draws": draws, "batch": batch,
+                         "seconds": round(time.perf_counter() - t0, 2), "converged": not unconverged,
+                         "eigenvalues": [float(v) for v in vals[:self.cfg.k]]}
         Q, _ = torch.linalg.qr(H.reshape(self.cfg.k, -1).T)
         with torch.no_grad():
             self.symmetry.gens.H.copy_(Q.to(self.symmetry.gens.H))
@@ -216,7 +233,7 @@ class Trainer:
                 else "no checkpoint was written yet"
             raise type(e)(f"{e}; {kept}") from None
         summary = {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),
-                   "final": last}
+                   "final": last, "spectral_init": self.spectral}
         self.write(out, summary)
         return summary
 

@@ -11,12 +11,23 @@ where J is the objective (objectives.py) and m the parameterisation of the group
   g⁻¹ ≈ I − T, which for a linear pair action (W₂(I − T), (I + T)W₁) is exactly θ + ξ_T(θ); it
   drifts the loss by O(‖c‖²), which the guard then corrects or refuses.
 
-``max_step`` (optional) caps ‖c‖₂ per step: GL orbits are unbounded and ‖∇L‖² grows without
-limit along them (D:L1848), so a fixed lr can jump to points whose gradient no optimizer step
-survives.  The ascent direction is projected onto {c : ∇_c L(m(c))|₀ · c = 0}, the coefficients that keep the
-loss to first order (a no-op for exact symmetries).  Every step passes the loss guard (guard.py).
-With ``monotone`` a step is also kept only if it
-improves J enough (Armijo): ±(J(new) − J(old)) ≥ ``armijo``·|∇_c J · c|; otherwise lr is halved
+``metric`` chooses the coordinates the ascent is steepest in:
+
+* ``coefficients`` (default, the papers'): c is the gradient in the generator basis, so the θ-step
+  ΞΞᵀ∇J depends on how the generators are scaled and mixed (Ξ = tangents(θ), p×k);
+* ``fields``: steepest ascent in the metric the fields induce on the orbit, c = lr·(ΞᵀΞ)⁺∇_cJ, whose
+  first-order θ-step is lr·P_Ξ∇_θJ (P_Ξ the orthogonal projector onto span Ξ).  Implemented as the
+  ascent in whitened coordinates c̃ with c = Bc̃, B = (ΞᵀΞ)^{+1/2} (singular values below
+  ``metric_rcond``·s_max dropped), so that ``max_step`` bounds the first-order displacement ‖Ξc‖ = ‖c̃‖
+  in θ's own units.  Invariant to any invertible recombination of the generators: a learned artefact
+  (orthonormal h, arbitrary field scale) and the known action over the same span take the same steps.
+
+``max_step`` (optional) caps ‖c‖₂ per step (‖c̃‖₂ with ``metric="fields"``): GL orbits are unbounded and
+‖∇L‖² grows without limit along them (D:L1848), so a fixed lr can jump to points whose gradient no
+optimizer step survives.  The ascent direction is projected onto {c : ∇_c L(m(c))|₀ · c = 0}, the
+coefficients that keep the loss to first order (a no-op for exact symmetries).  Every step passes the
+loss guard (guard.py).  With ``monotone`` a step is also kept only if it improves J enough (Armijo):
+±(J(new) − J(old)) ≥ ``armijo``·|∇_c J · c|; otherwise lr is halved
 (at most ``max_halvings`` times) and the step retried.  A plain ascent with the papers' fixed lr
 overshoots on Booth; ``armijo`` = ½ keeps near-optimal steps (for a quadratic J it accepts only
 steps that at least halve the distance to the optimum).  ``monotone=False`` is the papers' plain
@@ -42,6 +53,7 @@ from symdisc.teleport.guard import LossGuard
 from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
 
 Parameterisation = Literal["exp", "first_order"]
+Metric = Literal["coefficients", "fields"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class TeleportConfig:
     armijo: float = 0.5
     max_halvings: int = 12
     max_step: float | None = None
+    metric: Metric = "coefficients"
+    metric_rcond: float = 1e-6
     samples: int = 32
     guard: LossGuard = field(default_factory=LossGuard)
     spec: ObjectiveSpec = field(default_factory=ObjectiveSpec)
@@ -68,6 +82,10 @@ class TeleportConfig:
             raise InputError(f"max_step must be > 0, got {self.max_step}")
         if self.parameterisation not in ("exp", "first_order"):
             raise InputError(f"unknown parameterisation {self.parameterisation!r}; choose exp or first_order")
+        if self.metric not in ("coefficients", "fields"):
+            raise InputError(f"unknown teleport metric {self.metric!r}; choose coefficients or fields")
+        if not 0 < self.metric_rcond < 1:
+            raise InputError(f"metric_rcond must lie in (0, 1), got {self.metric_rcond}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +139,19 @@ def _tangent(g: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
     if not dd > 0:
         return g
     return g - (g @ drift) / dd * drift
+
+
+def whitening(symmetry: Symmetry, theta: torch.Tensor, X, rcond: float) -> torch.Tensor:
+    """B = (ΞᵀΞ)^{+1/2} = V_r S_r⁻¹ V_rᵀ (k×k) from the SVD Ξ = U S Vᵀ of the tangents at θ, singular values
+    below rcond·s_max dropped: ΞB = U_r V_rᵀ, so ‖ΞBc̃‖ = ‖c̃‖ for c̃ in span V_r."""
+    tangents = symmetry.tangents(theta, X).detach()
+    _, s, Vh = torch.linalg.svd(tangents, full_matrices=False)
+    if not (torch.isfinite(s).all() and s.numel() and s[0] > 0):
+        raise NumericalError(f"teleport: the tangents of {symmetry.name} vanish or are not finite at θ; "
+                             "no fields metric exists there (use metric='coefficients')")
+    keep = s > rcond * s[0]
+    V = Vh[keep].T
+    return (V / s[keep]) @ V.T
 
 
 def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X=None) -> torch.Tensor:
@@ -186,6 +217,9 @@ def teleport(
         drift = grad(lambda c, th=current: loss_fn(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
+        B = whitening(symmetry, current, X, config.metric_rcond) if config.metric == "fields" else None
+        if B is not None:  # gradients in the whitened coordinates c̃ (c = Bc̃, B symmetric)
+            g, drift = B @ g, B @ drift
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
         # tolerance (for exact symmetries `drift` is rounding noise, and in 1-D the projection would remove g)
         real = abs(float(drift @ g)) * config.lr > config.guard.tolerance(loss0)
@@ -195,11 +229,12 @@ def teleport(
             c = sign * lr * ascent
             if config.max_step is not None and c.norm() > config.max_step:
                 c = c * (config.max_step / c.norm())
+            gain = config.armijo * abs(float(g @ c))
+            c = c if B is None else B @ c
             proposal = _try_move(symmetry, config.parameterisation, c, current, X)
             proposal, status, drift = (current, "refused", math.inf) if proposal is None else \
                 config.guard.check(loss_fn, proposal, loss0)
             new_obj = float(objective(proposal)) if status != "refused" else math.nan
-            gain = config.armijo * abs(float(g @ c))
             if status != "refused" and math.isfinite(new_obj) and (not config.monotone or improves(new_obj, obj, gain)):
                 entry = {"step": step, "status": status, "lr": lr, "halvings": halving, "objective": new_obj,
                          "drift": drift}
