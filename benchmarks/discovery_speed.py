@@ -2,7 +2,7 @@
 """Benchmark of the discovery trainer's step rate against a per-sample Python loop (not a test).
 
 Configuration: ``symdisc.zoo.get("tiny-transformer")`` (p = 28, B = 8 sequences per draw),
-``preset_config("default", "tiny-transformer", k=8, draws=32)`` (float32, orbit encoding, hard
+``preset_config("unconstrained", "tiny-transformer", k=8, draws=32)`` (float32, orbit encoding, hard
 identity, every default term).  Two implementations of one training step (sample 32 draws, the
 objective, backward, Riemannian Adam step), both inside symdisc's ``Trainer`` with the same
 spectral start, parameters, data stream and optimiser:
@@ -97,7 +97,7 @@ def _reset_peak() -> bool:
 def _config(**overrides):
     from symdisc.discovery.config import preset_config
 
-    return preset_config("default", ARCH, k=K, draws=DRAWS, **overrides)
+    return preset_config("unconstrained", ARCH, k=K, draws=DRAWS, **overrides)
 
 
 def _trainer(impl: str, cfg):
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "os_cpu_count": os.cpu_count(),
         "cpu_model": _cpu_model(),
         "loadavg_1min_range": [min(loads), max(loads)] if loads else None,
-        "configuration": {"architecture": ARCH, "preset": "default", "k": K, "draws": DRAWS, "batch": 8,
+        "configuration": {"architecture": ARCH, "preset": "unconstrained", "k": K, "draws": DRAWS, "batch": 8,
                           "num_params": 28, "dtype": "float32", "device": "cpu",
                           "config": _config().to_dict()},
         "memory_note": "peak_rss_added_by_steps_mib = VmHWM after the steps (reset via /proc/self/clear_refs once "

@@ -114,7 +114,7 @@ def test_corrupted_and_mismatched_artefacts(scalar_run, tmp_path):
 
 def test_resume_equals_uninterrupted(tmp_path):
     arch = zoo.get("mlp", act="relu", dims="3,3,1")
-    cfg = preset_config("default", "mlp", k=2, steps=12, draws=4, checkpoint_every=4, batch=16)
+    cfg = preset_config("unconstrained", "mlp", k=2, steps=12, draws=4, checkpoint_every=4, batch=16)
     straight = Trainer(arch, cfg)
     straight.fit(tmp_path / "a", progress=False)
     first = Trainer(arch, cfg)
@@ -130,7 +130,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     arch = zoo.get("mlp", act="tanh", dims="3,3,1")
-    cfg = preset_config("default", "mlp", k=1, steps=20, draws=4, checkpoint_every=3, batch=8)
+    cfg = preset_config("unconstrained", "mlp", k=1, steps=20, draws=4, checkpoint_every=3, batch=8)
     trainer = Trainer(arch, cfg)
     real = trainer.train_step
 

@@ -73,7 +73,7 @@ def test_paper_associativity_vanishes_once_identity_holds():
         d_theta = torch.func.jvp(lambda th, x=x: sym.act(zero, th, x), (t,), (xi[:, 0],))[1]
         assert (sym.act(zero, t, x) - t).norm() < 1e-14
         assert (d_theta + xi[:, 1] - (xi[:, 0] + xi[:, 1])).norm() < 1e-12
-    _, full = objective(sym, arch, PRESETS["default"], theta, X, Y, gen)
+    _, full = objective(sym, arch, PRESETS["unconstrained"], theta, X, Y, gen)
     assert full["composition"] > 1e-8
 
 
@@ -85,7 +85,7 @@ def test_frozen_linear_action_skips_terms_that_vanish():
     torch.nn.init.zeros_(sym.action.head.weight)
     torch.nn.init.zeros_(sym.action.head.bias)
     theta, X, Y = arch.sample_draws(4, 1, make_generator(4))
-    w = PRESETS["default"]
+    w = PRESETS["unconstrained"]
     c = 0.1 * torch.randn(4, 3, dtype=torch.float64, generator=make_generator(6))
     terms = torch.func.vmap(lambda t, x, y, a: draw_terms(sym, arch, w, t, x, y, a, -a, (0, 2)))(theta, X, Y, c)
     # composition is a squared relative error: rounding of the products of exps leaves ≲ (1e-10)²
@@ -113,6 +113,22 @@ def test_presets():
     assert cfg.action.encoding == "matrix" and cfg.action.identity == "free" and not cfg.spectral_init
     with pytest.raises(SymdiscError, match="unknown preset"):
         resolve_preset("fast", "mlp")
+    # issue 10: "default" names the null-constrained preset; the previous default is "unconstrained"
+    assert resolve_preset("default", "mlp")[0] == "constrained"
+    assert preset_config("default", "mlp", k=2).action.constraint == "output-null"
+    assert preset_config("unconstrained", "mlp", k=2).action.constraint == "none"
+    with pytest.raises(SymdiscError, match="chunk"):
+        preset_config("default", "mlp", k=2, chunk=0).validate(12)
+
+
+def test_chunked_objective_equals_the_whole_batch():
+    """``chunk``: the draws' terms in vmap chunks give the same loss and terms as one vmap over all draws."""
+    arch, sym = _sym(zoo.get("tanh-3layer"), 3)
+    theta, X, Y = arch.sample_draws(7, 1, make_generator(4))
+    whole = objective(sym, arch, PRESETS["unconstrained"], theta, X, Y, make_generator(5), pooled=False)
+    chunked = objective(sym, arch, PRESETS["unconstrained"], theta, X, Y, make_generator(5), pooled=False, chunk=3)
+    assert torch.allclose(whole[0], chunked[0], rtol=1e-12)
+    assert all(torch.allclose(whole[1][n], chunked[1][n], rtol=1e-12, atol=1e-30) for n in whole[1])
 
 
 def test_spectral_start_recovers_linear_symmetries():

@@ -118,7 +118,7 @@ def test_trainer_starts_from_the_operator_path_above_the_dense_limit():
     arch = _arch(dims="5,7,5", act="relu")
     p = arch.num_params
     assert MAX_P < p
-    trainer = Trainer(arch, preset_config("default", arch.name, k=3, steps=10))
+    trainer = Trainer(arch, preset_config("unconstrained", arch.name, k=3, steps=10))
     rec = trainer.spectral
     assert rec["used"] and rec["method"] == "operator" and rec["converged"]
     assert (rec["draws"], rec["batch"]) == start_draws(p, trainer.batch) and rec["batch"] >= p
@@ -127,5 +127,5 @@ def test_trainer_starts_from_the_operator_path_above_the_dense_limit():
     J = _unit_jacobians(arch, theta, X, Y, "loss")
     F = torch.einsum("kab,sb->ska", H, theta)
     assert (torch.einsum("sia,ska->sik", J, F).abs() / F.norm(dim=-1)[:, None, :]).median() <= 1e-6
-    low = Trainer(arch, preset_config("default", arch.name, k=3, steps=10, generator_kind="lowrank", rank=2))
+    low = Trainer(arch, preset_config("unconstrained", arch.name, k=3, steps=10, generator_kind="lowrank", rank=2))
     assert low.spectral == {"used": False, "reason": "low-rank generators start at random"}

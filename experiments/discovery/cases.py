@@ -20,7 +20,7 @@ class Case:
     architecture: str
     options: dict = field(default_factory=dict)
     k: int = 1
-    preset: str = "default"
+    preset: str = "unconstrained"  # the preset the committed results ran (recorded as "default" before issue 10)
     steps: int = 800
     claim: str = ""
     block: int | None = None  # incremental discovery (block < k)
@@ -32,21 +32,21 @@ class Case:
 
 
 CASES = {
-    "fig6.3-linear-scalar": Case("6.3", "linear-scalar", {}, 1, "default", 600,
+    "fig6.3-linear-scalar": Case("6.3", "linear-scalar", {}, 1, "unconstrained", 600,
                                  "field ∥ (w1, −w2), median |cos| ≥ 0.99; h/‖h‖ vs ±diag(1,−1)/√2"),
     "fig6.3-linear-scalar-faithful": Case("6.3", "linear-scalar", {}, 1, "faithful", 600,
                                           "the same with eq. 6.3 as printed (faithful preset)"),
-    "fig6.4-sigmoid-2layer": Case("6.4", "sigmoid-2layer", {}, 4, "default", 1000,
+    "fig6.4-sigmoid-2layer": Case("6.4", "sigmoid-2layer", {}, 4, "unconstrained", 1000,
                                   "data-dependent symmetries at batch 1: ‖∂ξ/∂X‖ > 0"),
-    "fig6.5-tanh-3layer": Case("6.5", "tanh-3layer", {}, 4, "default", 1000,
+    "fig6.5-tanh-3layer": Case("6.5", "tanh-3layer", {}, 4, "unconstrained", 1000,
                                "batch-1 symmetries; coupling of non-contiguous layers"),
-    "fig6.7-tiny-transformer": Case("6.7", "tiny-transformer", {}, 8, "default", 1000,
+    "fig6.7-tiny-transformer": Case("6.7", "tiny-transformer", {}, 8, "unconstrained", 1000,
                                     "each field classified: in the known GL span, functional or loss-only"),
-    "gl3-linear-3-3-1": Case("B3/B9", "mlp", {"act": "linear", "dims": "3,3,1"}, 9, "default", 800,
+    "gl3-linear-3-3-1": Case("B3/B9", "mlp", {"act": "linear", "dims": "3,3,1"}, 9, "unconstrained", 800,
                              "span ⊇ GL(3) tangent space: mean cos² ≥ 0.95; each field ≥ 0.99 in the null space"),
-    "rescale-relu-3-3-1": Case("B3/B9", "mlp", {"act": "relu", "dims": "3,3,1"}, 3, "default", 800,
+    "rescale-relu-3-3-1": Case("B3/B9", "mlp", {"act": "relu", "dims": "3,3,1"}, 3, "unconstrained", 800,
                                "the 3 rescalings: mean cos² ≥ 0.95, null share ≥ 0.99, invariance ≤ 1e-3"),
-    "none-tanh-3-3-1": Case("B9", "mlp", {"act": "tanh", "dims": "3,3,1"}, 2, "default", 400,
+    "none-tanh-3-3-1": Case("B9", "mlp", {"act": "tanh", "dims": "3,3,1"}, 2, "unconstrained", 400,
                             "census dimension 0 at batch 64: verification reports no symmetry"),
 }
 
@@ -70,12 +70,13 @@ for _name, (_fig, _arch, _opts, _ks) in _CONSTRAINED.items():
             f"null-constrained preset, k = {_k}: every verified field invariant (≤ 1e-3) and independent; the "
             "span against the census null space (mean cos²) and the known span")
 for _name, _arch, _k in (("layernorm-linear", "layernorm-linear", 11), ("layernorm-mlp", "layernorm-mlp", 15)):
-    CASES[f"{_name}-k{_k}"] = Case("LN", _arch, {}, _k, "default", 1000,
-                                   f"default preset, k = {_k} = census: today's engine on fields nonlinear in θ")
+    CASES[f"{_name}-k{_k}"] = Case("LN", _arch, {}, _k, "unconstrained", 1000,
+                                   f"unconstrained preset, k = {_k} = census: the pre-issue-10 engine on fields "
+                                   "nonlinear in θ")
 for _name, (_arch, _opts, _k) in {"gl3-linear-3-3-1": ("mlp", {"act": "linear", "dims": "3,3,1"}, 11),
                                   "rescale-relu-3-3-1": ("mlp", {"act": "relu", "dims": "3,3,1"}, 5)}.items():
-    CASES[f"{_name}-k{_k}"] = Case("B3/B9", _arch, _opts, _k, "default", 400,
-                                   f"default preset, k = census + 2 = {_k}, incremental in blocks of 4: the "
+    CASES[f"{_name}-k{_k}"] = Case("B3/B9", _arch, _opts, _k, "unconstrained", 400,
+                                   f"unconstrained preset, k = census + 2 = {_k}, incremental in blocks of 4: the "
                                    "verified subset kept", block=4)
 
 # Issue 10, learned → optimizer: the E3 regression net (p = 128, batch 4, output census 96), k = census, low-rank

@@ -8,6 +8,11 @@ from experiments.discovery.cases import CASES
 from experiments.registry import RESULTS, seed_results
 
 
+def _preset(d: dict) -> str:
+    """The preset's name today: results recorded before issue 10 call the unconstrained preset "default"."""
+    return "unconstrained" if d["preset"] == "default" else d["preset"]
+
+
 def _fmt(x, spec=".1e"):
     return "–" if x is None else format(x, spec)
 
@@ -23,7 +28,7 @@ def markdown() -> str:
             continue
         d = seed_results(json.loads(path.read_text()))[0]
         c, r = d["counts"], d["curve_ratio"]
-        lines.append(f"| `{d['case']}` ({d['preset']}) | {d['batch_size']} | {d['k']} | {d['steps']} | "
+        lines.append(f"| `{d['case']}` ({_preset(d)}) | {d['batch_size']} | {d['k']} | {d['steps']} | "
                      f"{_fmt(d['invariance_median'])} | {_fmt(r['orbit'])} / {_fmt(r['flow'])} | "
                      f"{_fmt(d['principal_angles_mean_cos2']['known'], '.3f')} | "
                      f"{c['functional']} / {c['loss-only']} / {c['not invariant']}; {c['in_known_span']} | "
@@ -46,7 +51,7 @@ def markdown_reach() -> str:
         ver = v.get("verified")
         known = [f["known_share"] for f in v["fields"]]
         known_txt = "– (none known)" if not v.get("known_orbit_dim") else _fmt(sum(known) / len(known), ".3f")
-        lines.append(f"| `{d['case']}` | {d['preset']}{' (block ' + str(d['block']) + ')' if d.get('block') else ''} "
+        lines.append(f"| `{d['case']}` | {_preset(d)}{' (block ' + str(d['block']) + ')' if d.get('block') else ''} "
                      f"| {d['batch_size']} | {d['k']} | {v['census']['output_null_dim']} | "
                      f"{'–' if ver is None else ver['summary']} | {_fmt(d['invariance_median'])} | "
                      f"{_fmt(d['curve_ratio']['orbit'])} | "

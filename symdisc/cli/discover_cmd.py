@@ -19,8 +19,9 @@ def discover_command(
     act: str = ACT, dims: str = DIMS, bias: bool = BIAS, loss: str = LOSS, skip: bool = SKIP, variant: str = VARIANT,
     generators: int = typer.Option(1, "--generators", "-k", help="number k of Lie algebra generators"),
     steps: int = typer.Option(None, "--steps", help="training steps (default 1000)"),
-    preset: str = typer.Option("default", "--preset", help="default | constrained (fields projected onto the "
-                               "output null space, flow action) | faithful (eq. 6.3 as printed)"),
+    preset: str = typer.Option("default", "--preset", help="default (= constrained: fields projected onto the "
+                               "output null space, flow action) | unconstrained (the fields as learned; can find "
+                               "loss-only symmetries) | faithful (eq. 6.3 as printed)"),
     kind: str = typer.Option(None, "--kind", help="generators: free (p×p, Stiefel) | lowrank"),
     rank: int = typer.Option(None, "--rank", help="rank of each low-rank generator"),
     batch: int = typer.Option(None, "--batch", help="data samples per draw (default: the architecture's)"),
@@ -31,6 +32,8 @@ def discover_command(
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --out"),
     block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
                               "round, freezing those that verify (default: all k at once)"),
+    chunk: int = typer.Option(None, "--chunk", help="draws evaluated together per training step (memory ∝ chunk; "
+                              "default: all --draws at once)"),
     verify_draws: int = typer.Option(16, "--verify-draws", help="held-out draws for verification (0: skip)"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="write PNG figures into --out"),
     json_out: bool = JSON,
@@ -52,7 +55,7 @@ def discover_command(
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,
-                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block)
+                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block, chunk=chunk)
     if json_out:
         emit_json(report)
         return

@@ -23,7 +23,7 @@ class DiscoveryConfig:
     rank: int = 1
     spectral_init: bool = True
     action: ActionConfig = field(default_factory=ActionConfig)
-    preset: str = "default"
+    preset: str = "unconstrained"
     weights: Weights = field(default_factory=Weights)
     steps: int = 1000
     warmup_frac: float = 0.2
@@ -39,6 +39,7 @@ class DiscoveryConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     block: int | None = None  # incremental discovery: train ≤ block fresh fields per round (incremental.py)
+    chunk: int | None = None  # draws evaluated together by the objective's vmap (None: all; memory ∝ chunk)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +59,8 @@ class DiscoveryConfig:
                              f"p = {num_params}")
         if self.block is not None and self.block < 1:
             raise InputError(f"the block size must be ≥ 1, got {self.block}")
+        if self.chunk is not None and self.chunk < 1:
+            raise InputError(f"the vmap chunk must be ≥ 1 draws, got {self.chunk}")
         if self.steps < 1 or self.draws < 1:
             raise InputError("steps and draws must be ≥ 1")
         if not 0.0 <= self.warmup_frac < 1.0:
@@ -67,17 +70,19 @@ class DiscoveryConfig:
 
 
 def preset_config(preset: str, arch_name: str, **overrides: Any) -> DiscoveryConfig:
-    """The configuration of a named preset.
+    """The configuration of a named preset (``default`` = ``constrained``, objective.DEFAULT_PRESET).
 
-    ``default``: orbit encoding, hard identity with linear skip, spectral initialisation, warm-up
-    with the action frozen, scale-free invariance, independence, composition and bracket terms.
-    ``constrained``: the default's generators and ambient action (data-free), each field projected onto the
-    output null space at (θ, X) and the finite action its flow (constraint.py), no bracket term in training.
+    ``constrained``: orbit encoding, hard identity with linear skip, spectral initialisation, warm-up with the
+    action frozen, scale-free invariance (on the ambient fields) and independence; each field projected onto
+    the output null space at (θ, X) and the finite action its flow (constraint.py), so neither composition
+    nor bracket is trained (verification measures the bracket); the ambient action data-free.
+    ``unconstrained``: the fields as the action gives them (so they can be loss-level symmetries), with
+    composition and bracket terms and a data-dependent action; the default until issue 10.
     ``faithful``: the paper — matrix encoding vec(g − I), free output (no identity constraint), Adam
     at lr 1e-3 for everything, no warm-up or spectral start, eq. 6.3 weights of the experiment.
     """
     name, weights = resolve_preset(preset, arch_name)
-    if name == "default":
+    if name == "unconstrained":
         cfg = DiscoveryConfig(preset=name, weights=weights)
     elif name == "constrained":
         cfg = DiscoveryConfig(preset=name, weights=weights,
