@@ -14,7 +14,6 @@ memory is the subprocess's peak RSS (ru_maxrss).  A configuration that exceeds `
 is recorded as such.
 
     python benchmarks/discovery_scale.py [--steps 4] [--timeout 300] [--out benchmarks/results/discovery_scale.json]
-    python benchmarks/discovery_scale.py --chunks --out benchmarks/results/discovery_chunks.json
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ MODELS = {"1e2": "5,10,5", "1e3": "20,30,10", "1e4": "100,90,10"}
 CONFIGS = [("unconstrained", "free"), ("unconstrained", "lowrank"), ("constrained", "lowrank")]
 
 
-def _measure(dims: str, preset: str, kind: str, steps: int, queue, draws: int = 8, chunk: int | None = None) -> None:
+def _measure(dims: str, preset: str, kind: str, steps: int, queue) -> None:
     import resource
     import statistics
 
@@ -45,8 +44,7 @@ def _measure(dims: str, preset: str, kind: str, steps: int, queue, draws: int = 
     from symdisc.discovery.trainer import Trainer
 
     arch = zoo.get("mlp", act="tanh", dims=dims)
-    cfg = preset_config(preset, "mlp", k=4, steps=100, draws=draws, batch=16, generator_kind=kind, spectral_init=False,
-                        chunk=chunk)
+    cfg = preset_config(preset, "mlp", k=4, steps=100, draws=8, batch=16, generator_kind=kind, spectral_init=False)
     trainer = Trainer(arch, cfg)
     trainer.train_step()  # warm-up phase
     trainer.step = cfg.steps // 2
@@ -61,11 +59,10 @@ def _measure(dims: str, preset: str, kind: str, steps: int, queue, draws: int = 
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def run(dims: str, preset: str, kind: str, steps: int, timeout: float, draws: int = 8,
-        chunk: int | None = None) -> dict:
+def run(dims: str, preset: str, kind: str, steps: int, timeout: float) -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_measure, args=(dims, preset, kind, steps, queue, draws, chunk))
+    proc = ctx.Process(target=_measure, args=(dims, preset, kind, steps, queue))
     start = time.perf_counter()
     proc.start()
     proc.join(timeout)
@@ -85,18 +82,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--out", default=str(HERE / "results" / "discovery_scale.json"))
-    ap.add_argument("--chunks", action="store_true", help="instead: p ≈ 10⁴, rank-1, 32 draws per step, "
-                    "the objective's vmap over all draws against chunks of 4 (DiscoveryConfig.chunk)")
     args = ap.parse_args()
     rows = []
-    if args.chunks:
-        for chunk in (None, 4):
-            row = {"size": "1e4", "dims": MODELS["1e4"], "preset": "unconstrained", "generators": "lowrank",
-                   "draws": 32, "chunk": chunk, **run(MODELS["1e4"], "unconstrained", "lowrank", args.steps,
-                                                       args.timeout, 32, chunk)}
-            print(row, flush=True)
-            rows.append(row)
-    for size, dims in ({} if args.chunks else MODELS).items():
+    for size, dims in MODELS.items():
         for preset, kind in CONFIGS:
             row = {"size": size, "dims": dims, "preset": preset, "generators": kind,
                    **run(dims, preset, kind, args.steps, args.timeout)}

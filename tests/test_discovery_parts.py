@@ -117,18 +117,6 @@ def test_presets():
     assert resolve_preset("default", "mlp")[0] == "constrained"
     assert preset_config("default", "mlp", k=2).action.constraint == "output-null"
     assert preset_config("unconstrained", "mlp", k=2).action.constraint == "none"
-    with pytest.raises(SymdiscError, match="chunk"):
-        preset_config("default", "mlp", k=2, chunk=0).validate(12)
-
-
-def test_chunked_objective_equals_the_whole_batch():
-    """``chunk``: the draws' terms in vmap chunks give the same loss and terms as one vmap over all draws."""
-    arch, sym = _sym(zoo.get("tanh-3layer"), 3)
-    theta, X, Y = arch.sample_draws(7, 1, make_generator(4))
-    whole = objective(sym, arch, PRESETS["unconstrained"], theta, X, Y, make_generator(5), pooled=False)
-    chunked = objective(sym, arch, PRESETS["unconstrained"], theta, X, Y, make_generator(5), pooled=False, chunk=3)
-    assert torch.allclose(whole[0], chunked[0], rtol=1e-12)
-    assert all(torch.allclose(whole[1][n], chunked[1][n], rtol=1e-12, atol=1e-30) for n in whole[1])
 
 
 def test_spectral_start_recovers_linear_symmetries():

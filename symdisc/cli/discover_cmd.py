@@ -32,8 +32,6 @@ def discover_command(
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --out"),
     block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
                               "round, freezing those that verify (default: all k at once)"),
-    chunk: int = typer.Option(None, "--chunk", help="draws evaluated together per training step (memory ∝ chunk; "
-                              "default: all --draws at once)"),
     verify_draws: int = typer.Option(16, "--verify-draws", help="held-out draws for verification (0: skip)"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="write PNG figures into --out"),
     json_out: bool = JSON,
@@ -55,7 +53,7 @@ def discover_command(
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,
-                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block, chunk=chunk)
+                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block)
     if json_out:
         emit_json(report)
         return

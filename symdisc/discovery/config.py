@@ -39,7 +39,6 @@ class DiscoveryConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     block: int | None = None  # incremental discovery: train ≤ block fresh fields per round (incremental.py)
-    chunk: int | None = None  # draws evaluated together by the objective's vmap (None: all; memory ∝ chunk)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,8 +58,6 @@ class DiscoveryConfig:
                              f"p = {num_params}")
         if self.block is not None and self.block < 1:
             raise InputError(f"the block size must be ≥ 1, got {self.block}")
-        if self.chunk is not None and self.chunk < 1:
-            raise InputError(f"the vmap chunk must be ≥ 1 draws, got {self.chunk}")
         if self.steps < 1 or self.draws < 1:
             raise InputError("steps and draws must be ≥ 1")
         if not 0.0 <= self.warmup_frac < 1.0:

@@ -167,13 +167,12 @@ def draw_terms(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y
 
 
 def objective(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y, gen: torch.Generator,
-              pooled: bool = True, chunk: int | None = None):
+              pooled: bool = True):
     """Total loss and the mean of every term over the S draws (θ: (S, p), X: (S, B, …), Y: (S, B, …)).
 
     ``pooled``: scale-free invariance as a ratio of means over draws (used while the action is
     frozen: a Rayleigh quotient in h); else the mean over draws of per-draw ratios (used once the
     action trains too: a pooled ratio lets the action inflate ξ where it is already invariant).
-    ``chunk``: draws per vmap chunk (the same values; peak memory ∝ chunk instead of S).
     """
     S, k = theta.shape[0], sym.num_generators
     scale = w.composition_t / max(k, 1) ** 0.5
@@ -188,8 +187,7 @@ def objective(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y,
         # a frozen linear action a(g, θ) = gθ (the warm-up): composition and bracket vanish identically in H
         # (gθ is a group action and [ξ_a, ξ_b] = −ξ_{[h_a, h_b]}), so neither has a value or a gradient to compute
         w = replace(w, composition=0.0, bracket=0.0)
-    terms = vmap(lambda th, x, y, a, b: draw_terms(sym, arch, w, th, x, y, a, b, pair, bound),
-                 chunk_size=chunk)(theta, X, Y, c1, c2)
+    terms = vmap(lambda th, x, y, a, b: draw_terms(sym, arch, w, th, x, y, a, b, pair, bound))(theta, X, Y, c1, c2)
     if w.scale_free:
         num, den = terms.pop("_inv_num"), terms.pop("_inv_den")
         ratio = num.mean(0) / (den.mean(0) + EPS) if pooled else (num / (den + EPS)).mean(0)

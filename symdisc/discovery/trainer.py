@@ -152,8 +152,7 @@ class Trainer:
         sym.action.requires_grad_(not warm)
         gen = make_generator(cfg.seed, TRAIN_STREAM, self.step)
         theta, X, Y = self.arch.sample_draws(cfg.draws, self.batch, gen)
-        extra = {"chunk": cfg.chunk} if cfg.chunk else {}  # a plugged-in reference objective need not take it
-        loss, terms = self.objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm, **extra)
+        loss, terms = self.objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
         if not torch.isfinite(loss):
             raise NumericalError(f"non-finite training loss at step {self.step} "
                                f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())})")
