@@ -19,10 +19,7 @@ is recorded as such.
 from __future__ import annotations
 
 import argparse
-import datetime
 import multiprocessing
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -76,6 +73,7 @@ def run(dims: str, preset: str, kind: str, steps: int, timeout: float) -> dict:
 
 def main() -> None:
     sys.path.insert(0, str(HERE.parent))
+    from benchmarks.record import header
     from symdisc.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -90,11 +88,7 @@ def main() -> None:
                    **run(dims, preset, kind, args.steps, args.timeout)}
             print(row, flush=True)
             rows.append(row)
-    import torch
-
-    write_json(args.out, {"command": "python " + shlex.join(sys.argv), "date": datetime.datetime.now().isoformat(
-        timespec="seconds"), "torch": torch.__version__, "python": platform.python_version(), "threads": 1,
-        "machine": platform.machine(), "rows": rows})
+    write_json(args.out, {**header(), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,9 +15,6 @@ k-th eigenvalue, convergence and the mean cos² between their starting fields' s
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -103,6 +100,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE.parent))
     import torch
 
+    from benchmarks.record import header
     from symdisc.io import write_json
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -113,10 +111,7 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = [row for name in MODELS for row in measure(name, args.steps, args.draws)]
     dense = dense_vs_operator()
-    write_json(args.out, {"command": "python " + shlex.join(sys.argv),
-                          "date": datetime.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
-                          "python": platform.python_version(), "threads": 1, "machine": platform.machine(),
-                          "rows": rows, "dense_vs_operator": dense})
+    write_json(args.out, {**header(), "rows": rows, "dense_vs_operator": dense})
 
 
 if __name__ == "__main__":
