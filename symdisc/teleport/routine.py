@@ -141,17 +141,31 @@ def _tangent(g: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
     return g - (g @ drift) / dd * drift
 
 
-def whitening(symmetry: Symmetry, theta: torch.Tensor, X, rcond: float) -> torch.Tensor:
+def whitening(tangents: torch.Tensor, rcond: float) -> torch.Tensor:
     """B = (ΞᵀΞ)^{+1/2} = V_r S_r⁻¹ V_rᵀ (k×k) from the SVD Ξ = U S Vᵀ of the tangents at θ, singular values
     below rcond·s_max dropped: ΞB = U_r V_rᵀ, so ‖ΞBc̃‖ = ‖c̃‖ for c̃ in span V_r."""
-    tangents = symmetry.tangents(theta, X).detach()
     _, s, Vh = torch.linalg.svd(tangents, full_matrices=False)
     if not (torch.isfinite(s).all() and s.numel() and s[0] > 0):
-        raise NumericalError(f"teleport: the tangents of {symmetry.name} vanish or are not finite at θ; "
-                             "no fields metric exists there (use metric='coefficients')")
+        raise NumericalError("teleport: the symmetry's tangents vanish or are not finite at θ; no fields metric "
+                             "exists there (use metric='coefficients')")
     keep = s > rcond * s[0]
     V = Vh[keep].T
     return (V / s[keep]) @ V.T
+
+
+def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X):
+    """(∇_c J(m(c))|₀, ∇_c L(m(c))|₀, B): in the generators' coefficients through the move (``coefficients``), or
+    with ``metric="fields"`` as Ξᵀ∇_θJ, Ξᵀ∇_θL (the chain rule at c = 0, where both parameterisations have
+    derivative Ξ — no derivative through the finite action, which for a flow is an integration) in the whitened
+    coordinates c̃, c = Bc̃ (B symmetric, so ∇_c̃ = B∇_c)."""
+    if config.metric == "fields":
+        tangents = symmetry.tangents(theta, X).detach()
+        B = whitening(tangents, config.metric_rcond)
+        return B @ (tangents.T @ grad(objective)(theta)), B @ (tangents.T @ grad(loss_fn)(theta)), B
+    zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
+    g = grad(lambda c: objective(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
+    drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
+    return g, drift, None
 
 
 def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torch.Tensor, X=None) -> torch.Tensor:
@@ -212,14 +226,9 @@ def teleport(
         return result
     current, obj = theta, obj0
     for step in range(config.steps):
-        zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
-        g = grad(lambda c, th=current: objective(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
-        drift = grad(lambda c, th=current: loss_fn(move(symmetry, config.parameterisation, c, th, X)))(zero).detach()
+        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X)
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
-        B = whitening(symmetry, current, X, config.metric_rcond) if config.metric == "fields" else None
-        if B is not None:  # gradients in the whitened coordinates c̃ (c = Bc̃, B symmetric)
-            g, drift = B @ g, B @ drift
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
         # tolerance (for exact symmetries `drift` is rounding noise, and in 1-D the projection would remove g)
         real = abs(float(drift @ g)) * config.lr > config.guard.tolerance(loss0)
