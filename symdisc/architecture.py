@@ -46,6 +46,7 @@ class Architecture:
     spec: dict[str, Any] = field(default_factory=dict)
     default_batch_size: int = 64
     samplewise: bool = True
+    coupling: str = ""  # how ``samplewise`` was decided (user modules: detected, given or batch norm)
     dtype: torch.dtype = torch.float32
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     symmetry_factory: Callable[[Architecture], list] | None = None
@@ -114,6 +115,7 @@ class Architecture:
             "loss": self.loss_name,
             "default_batch_size": self.default_batch_size,
             "samplewise": self.samplewise,
+            "coupling": self.coupling,
             "source": self.source,
         }
 

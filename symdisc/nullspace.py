@@ -66,6 +66,14 @@ class CensusResult:
     dtype: str
     device: str
     seconds: float
+    samplewise: bool = True  # per-sample Jacobians (vmap over samples) or one of the batched forward
+    coupling: str = ""  # why (Architecture.coupling: detected, given, batch norm)
+
+    def mode(self) -> str:
+        """The Jacobian mode in words, with the reason."""
+        how = "per-sample Jacobians (samples independent)" if self.samplewise else \
+            "Jacobians of the batched forward (samples coupled)"
+        return f"{how}: {self.coupling}" if self.coupling else how
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +163,8 @@ def census(
         dtype=str(dtype).replace("torch.", ""),
         device=str(arch.device),
         seconds=round(time.perf_counter() - start, 4),
+        samplewise=arch.samplewise,
+        coupling=arch.coupling,
     )
 
 

@@ -43,7 +43,8 @@ def census_command(
     """Null-space dimension of the output / per-sample-loss Jacobian vs batch size, in float64.
 
     JSON: {"architecture", "spec", "num_params", "known_orbit_dim", "known_loss_orbit_dim",
-    "known_symmetries", "level", "points", "rtol", "seed", "dtype", "device", "seconds",
+    "known_symmetries", "level", "points", "rtol", "seed", "dtype", "device", "seconds", "samplewise"
+    (per-sample Jacobians, or of the batched forward when samples are coupled), "coupling" (why),
     "rows": [{"batch_size", "output_null_dim", "loss_null_dim", "output_null_dims", "loss_null_dims",
     "output_gap_decades", "loss_gap_decades", "seconds"}]}
     """
@@ -65,6 +66,7 @@ def census_command(
     con = Console()
     con.print(f"[bold]{result.architecture}[/]  p = {result.num_params}  "
               f"known orbit dim = {result.known_orbit_dim} (with loss-level: {result.known_loss_orbit_dim})")
+    con.print(f"[dim]{result.mode()}[/]")
     table = Table("batch", "output null dim", "loss null dim", "gap (decades)", "seconds")
     for r in result.rows:
         gap = r.output_gap_decades if r.output_gap_decades is not None else r.loss_gap_decades

@@ -41,7 +41,7 @@ def show(
     """Show an architecture's parameter layout and its known symmetries.
 
     JSON: {"architecture", "spec", "num_params", "layout": [{"name", "shape", "offset", "numel"}],
-    "layout_hash", "loss", "default_batch_size", "samplewise", "source",
+    "layout_hash", "loss", "default_batch_size", "samplewise", "coupling", "source",
     "known_symmetries": [{"name", "num_generators", "discrete", "data_dependent", "preserves", "group", …}]}
     """
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)

@@ -7,10 +7,11 @@ With A = Ĵ = D_θ f(θ, X) ∈ ℝ^{N×p} (N = B·outputs), rows normalised,
 is the Tikhonov-smoothed orthogonal projector onto null A: with A = U S Vᵀ it is V diag(ε/(s² + ε)) Vᵀ on
 the row space and the identity on null A.  Hence ‖A Π_ε v‖ ≤ (√ε / 2)‖v‖ for every v (s·ε/(s²+ε) ≤ √ε/2),
 whatever the rank of A, and Π_ε is smooth in θ (no SVD to differentiate): the nested derivatives of
-the bracket and a teleport's gradient through the flow stay finite.  ε = rtol² and Ĵ has unit rows, so
-the invariance residual |Ĵ_i·Πv|/‖v‖ is at most rtol/2.  The Gram is solved in float64
-whatever θ's dtype (a float32 Gram loses the small singular values that decide the rank).  The N×N Gram is
-solved even when N > p: the equal p×p form ε(AᵀA + εI)⁻¹v has condition ‖A‖²/ε ≈ 10¹⁶ on the null space
+the bracket and a teleport's gradient through the flow stay finite.  ε = max(rtol², 8·N·ε_mach) (``ridge``:
+below the Gram's rounding level AAᵀ + εI is not positive definite in floating point) and Ĵ has unit rows,
+so the invariance residual |Ĵ_i·Πv|/‖v‖ is at most √ε/2 (rtol/2 for N ≤ 5, 4.5e-7 at N = 448).  The Gram is
+solved in float64 whatever θ's dtype (a float32 Gram loses the small singular values that decide the rank).
+The N×N Gram is solved even when N > p: the equal p×p form ε(AᵀA + εI)⁻¹v has condition ‖A‖²/ε ≈ 10¹⁶ on the null space
 itself and returned a vector in null A but not the orthogonal projection (measured: error 6 on ‖v‖ ≈ 10),
 while here the solve's error lies in null Aᵀ, which Aᵀ annihilates.
 
@@ -31,6 +32,7 @@ from symdisc.architecture import Architecture
 from symdisc.jacobians import output_jacobian
 
 RTOL = 1e-7
+RIDGE_FLOOR = 8
 
 
 class NullConstraint:
@@ -56,9 +58,15 @@ class NullConstraint:
         """Ĵ = D_θ f(θ, X) with unit rows (zero rows stay zero), in float64."""
         return self._unit_rows(theta, X)[0]
 
+    def ridge(self, rows: int) -> float:
+        """ε = max(rtol², RIDGE_FLOOR·N·ε_mach): the computed Gram's zero eigenvalues are rounded to ±N·ε_mach, so a
+        smaller ε leaves AAᵀ + εI indefinite in floating point (measured: −2.5e-14 at N = 448, rtol² = 1e-14) and its
+        LU can meet a zero pivot."""
+        return max(self.rtol ** 2, RIDGE_FLOOR * rows * torch.finfo(torch.float64).eps)
+
     def _solve(self, A: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
         """Aᵀ(AAᵀ + εI)⁻¹ R (float64)."""
-        G = A @ A.T + self.rtol ** 2 * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+        G = A @ A.T + self.ridge(A.shape[0]) * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
         return A.T @ torch.linalg.solve(G, R)
 
     def project(self, theta: torch.Tensor, X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,8 @@ class LearnedSymmetry(Symmetry):
         if self.constraint is not None:
             return {"exact": None, "identity": True,
                     "condition": "null-constrained learned action: every field keeps the outputs on X to first "
-                                 f"order (residual ≤ {self.constraint.rtol / 2:.0e}); the finite action is an RK4 "
+                                 f"order (residual ≤ √ε/2, ε = max({self.constraint.rtol:.0e}², 8·N·ε_mach)); the "
+                                 "finite action is an RK4 "
                                  f"flow ({self.action.cfg.flow_steps} steps"
                                  + (f", each returned to the output level set by {self.action.cfg.retract_steps} "
                                     "Gauss–Newton steps)" if self.action.cfg.retract_steps else

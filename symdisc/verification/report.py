@@ -80,7 +80,7 @@ def _select(fields: list[dict], xis: list[torch.Tensor], prior: tuple[int, ...] 
 def summarise(sym, arch, batch, cfg, rows, comp, curve, missing: dict[str, str]) -> dict:
     k = sym.num_generators
     inv, inv_out = torch.stack(rows["inv"]), torch.stack(rows["inv_out"])
-    skipped = not cfg.structure and sym.data_dependent
+    skipped = sym.data_dependent and "data_dependence_median" in missing  # structure=False, or token inputs
     fields = _fields(rows, k, skipped)
     verified = _select(fields, rows["xi"], cfg.prior)
 

@@ -113,7 +113,7 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             if cfg.structure:
                 identity = sym.identity_element().to(theta)
                 rows["ident"].append(((sym.act(identity, theta, X) - theta).norm() / theta.norm()).item())
-            if sym.data_dependent and cfg.structure:
+            if sym.data_dependent and cfg.structure and Xd.is_floating_point():
                 probes = make_generator(cfg.seed, HELD_OUT_STREAM, DDEP_STREAM, j)  # leaves the draws' stream alone
                 rows["ddep"].append(_data_dependence(sym, theta, Xd, probes) / xi_n)
             Nout, Nloss = null_basis(Jo, cfg.rtol), null_basis(Jl, cfg.rtol)
@@ -152,6 +152,8 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
                             own.append(_own_drift(sym, arch, theta, X, Xd, Y, e, kind, cfg))
                         rand.append(_random_drift(probe, arch, theta, X, Xd, Y, R / R.norm(), kind, cfg))
     missing = dict(probe.missing)
+    if sym.data_dependent and not Xs.is_floating_point():
+        missing["data_dependence_median"] = f"integer or boolean inputs ({Xs.dtype}): ∂ξ/∂X is not defined"
     if not cfg.curves:
         missing["curves"] = "skipped (curves=False)"
     if not cfg.structure:

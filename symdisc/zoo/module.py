@@ -5,25 +5,30 @@
 The module is never mutated (a private copy is kept); its buffers and frozen parameters are cast
 to θ's dtype and device at every call.
 Batch-norm layers are patched to use batch statistics only (``replace_all_batch_norm_modules_``)
-and mark the architecture as not sample-wise (outputs then couple samples).
+and mark the architecture as not sample-wise (outputs then couple samples); any other coupling of the
+samples in a batch is detected (``from_module``), and dropout left in training mode is switched off.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_
 
 from symdisc.architecture import Architecture, ParamSampler, make_generator
-from symdisc.errors import InputError, SymdiscError
+from symdisc.errors import InputError, SymdiscError, SymdiscWarning
 from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss, resolve_loss
 from symdisc.zoo.init import fan_in_sampler
 
 SampleBatch = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+COUPLING_RTOL = 1e-9  # float64: batched and per-sample matmuls agree to ~1e-15
 
 
 def module_theta(module: nn.Module, layout: ParamLayout) -> torch.Tensor:
@@ -48,6 +53,13 @@ def from_module(
     ``sample_batch(B, generator) -> (X, Y)``; ``loss`` is "mse", "cross_entropy" or a callable
     (outputs, Y) -> (B,).  ``symmetries(arch)`` may return the module's known symmetries.
     The module is checked once on a sample batch; a forward that fails raises SymdiscError.
+
+    Two properties a census depends on are checked rather than assumed.  *Randomness*: dropout layers
+    left in training mode are switched off (a SymdiscWarning says so); a forward that is still random
+    raises InputError.  *Batch coupling* (``samplewise=None``): the outputs of a batch of 4 are compared
+    with those of its samples one at a time (float64); if they differ — batch statistics, with or without
+    ``nn.BatchNorm`` — Jacobians are taken of the batched forward (``samplewise=False``).  The decision and
+    its reason are ``arch.coupling``; ``samplewise=True/False`` overrides it.
     """
     if not isinstance(module, nn.Module):
         raise InputError(f"from_module needs a torch.nn.Module, got {type(module).__name__}")
@@ -57,6 +69,14 @@ def from_module(
         raise InputError(f"{type(module).__name__} has no trainable parameters")
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
     base = copy.deepcopy(module)
+    dropouts = [n or type(m).__name__ for n, m in base.named_modules() if isinstance(m, DROPOUT) and m.training]
+    if dropouts:
+        for m in base.modules():
+            if isinstance(m, DROPOUT):
+                m.eval()
+        warnings.warn(f"{name or type(module).__name__}: dropout in training mode ({', '.join(dropouts)}) makes the "
+                      "forward random; symdisc analyses the module with dropout off (call module.eval() first to "
+                      "silence this)", SymdiscWarning, stacklevel=2)
     frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
     if has_bn:
         replace_all_batch_norm_modules_(base)
@@ -84,12 +104,58 @@ def from_module(
         source=f"user module {type(module).__module__}.{type(module).__qualname__}",
         spec={"module": type(module).__qualname__},
         default_batch_size=default_batch_size,
-        samplewise=(not has_bn) if samplewise is None else samplewise,
+        samplewise=samplewise if samplewise is not None else not has_bn,
+        coupling="given" if samplewise is not None else "batch norm: batch statistics" if has_bn else "",
         dtype=next(module.parameters()).dtype,
         symmetry_factory=symmetries,
     )
-    _smoke_check(arch, module_theta(module, layout).to(arch.dtype))
+    theta = module_theta(module, layout).to(arch.dtype)
+    _smoke_check(arch, theta)
+    _check_deterministic(arch, theta)
+    if samplewise is None and not has_bn:
+        coupled, why = _batch_coupling(arch, theta)
+        arch = replace(arch, samplewise=not coupled, coupling=why)
     return arch
+
+
+def _probe_batch(arch: Architecture, theta: torch.Tensor, batch: int = 4):
+    """θ and a sample batch in float64 (the forward casts every module tensor to θ's dtype)."""
+    X, _ = arch.to(dtype=torch.float64).sample_data(batch, make_generator(0, 1))
+    return theta.to(torch.float64), X
+
+
+def _check_deterministic(arch: Architecture, theta: torch.Tensor) -> None:
+    """Two forwards of the same batch under different global RNG states must agree (functorch's vmap refuses
+    random ops; a random census would be meaningless)."""
+    theta64, X = _probe_batch(arch, theta)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(1)
+        a = arch.forward(theta64, X)
+        torch.manual_seed(2)
+        b = arch.forward(theta64, X)
+    except Exception as e:  # noqa: BLE001 - user code
+        raise InputError(f"{arch.name}: the module does not run in float64 ({type(e).__name__}: {e}); the census and "
+                         "verification need it (avoid hard-coded .float() casts inside forward)") from e
+    finally:
+        torch.random.set_rng_state(state)
+    if not torch.equal(a, b):
+        raise InputError(f"{arch.name}: the forward is random (two calls on the same batch differ); make it "
+                         "deterministic, e.g. module.eval() or no sampling inside forward, before from_module")
+
+
+def _batch_coupling(arch: Architecture, theta: torch.Tensor) -> tuple[bool, str]:
+    """(coupled, reason): whether a batch's outputs differ from its samples' outputs one at a time."""
+    theta64, X = _probe_batch(arch, theta)
+    batched = arch.forward(theta64, X)
+    try:
+        single = torch.cat([arch.forward(theta64, X[i:i + 1]) for i in range(X.shape[0])])
+    except Exception as e:  # noqa: BLE001 - user code that needs a batch (e.g. statistics over it)
+        return True, f"detected: the forward fails on one sample ({type(e).__name__}), so samples are coupled"
+    diff = float((batched - single).abs().max() / batched.abs().max().clamp_min(1e-300))
+    if diff > COUPLING_RTOL:
+        return True, f"detected: a batch's outputs differ from per-sample outputs (max rel. {diff:.1e})"
+    return False, f"none detected (batch vs per-sample outputs agree to {diff:.0e} in float64)"
 
 
 def _smoke_check(arch: Architecture, theta: torch.Tensor) -> None:
