@@ -60,14 +60,16 @@ class NullConstraint:
 
     def ridge(self, rows: int) -> float:
         """ε = max(rtol², RIDGE_FLOOR·N·ε_mach): the computed Gram's zero eigenvalues are rounded to ±N·ε_mach, so a
-        smaller ε leaves AAᵀ + εI indefinite in floating point (measured: −2.5e-14 at N = 448, rtol² = 1e-14) and its
-        LU can meet a zero pivot."""
+        smaller ε leaves AAᵀ + εI indefinite in floating point (measured: −2.5e-14 at N = 448, rtol² = 1e-14), and
+        the Cholesky solve needs it positive definite."""
         return max(self.rtol ** 2, RIDGE_FLOOR * rows * torch.finfo(torch.float64).eps)
 
     def _solve(self, A: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-        """Aᵀ(AAᵀ + εI)⁻¹ R (float64)."""
+        """Aᵀ(AAᵀ + εI)⁻¹ R (float64), by Cholesky: the ridge makes the Gram positive definite, and under vmap the
+        LU path (``linalg.solve``) failed on a positive definite batch with invalid pivots (torch 2.13, CPU,
+        depending on what ran before it)."""
         G = A @ A.T + self.ridge(A.shape[0]) * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
-        return A.T @ torch.linalg.solve(G, R)
+        return A.T @ torch.cholesky_solve(R, torch.linalg.cholesky(G))
 
     def project(self, theta: torch.Tensor, X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
         """Π V for V of shape (p,) or (p, m)."""
