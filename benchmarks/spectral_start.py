@@ -52,7 +52,6 @@ def measure(name: str, steps: int, draws: int) -> list[dict]:
 
 
 def dense_vs_operator() -> list[dict]:
-    import math
     import warnings
 
     import torch
@@ -60,7 +59,7 @@ def dense_vs_operator() -> list[dict]:
     from experiments.discovery.cases import CASES
     from symdisc import make_generator
     from symdisc.discovery.config import preset_config
-    from symdisc.discovery.spectral import TRAINER_MAXITER, spectral_generators
+    from symdisc.discovery.spectral import TRAINER_MAXITER, spectral_generators, start_draws
 
     rows, seen = [], set()
     for name, case in CASES.items():
@@ -73,9 +72,8 @@ def dense_vs_operator() -> list[dict]:
         batch = cfg.batch or arch.default_batch_size
         out = {"case": name, "p": p, "k": case.k}
         spans = {}
-        wide = max(batch, p)  # the operator path's draws (spectral.start_draws above MAX_P)
-        for method, (draws, b) in (("dense", (max(64, math.ceil(2 * p * p / batch)), batch)),
-                                   ("operator", (max(64, math.ceil(2 * p * p / wide), 2 * p), wide))):
+        for method in ("dense", "operator"):
+            draws, b = start_draws(p, batch, method)
             theta, X, Y = arch.sample_draws(draws, b, make_generator(0, 5))
             t0 = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:

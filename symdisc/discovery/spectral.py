@@ -75,12 +75,12 @@ def spectral_generators(arch: Architecture, k: int, theta: torch.Tensor, X: torc
     return _select(V[:m], theta, k), vals
 
 
-def start_draws(p: int, batch: int) -> tuple[int, int]:
+def start_draws(p: int, batch: int, method: str = "auto") -> tuple[int, int]:
     """(S draws, B samples each) for a spectral start: the rank of Q needs S·min(B, p) ≳ 2p² rows.  Dense
-    (p ≤ MAX_P): the training batch, S = max(64, ⌈2p²/B⌉).  Operator: B = max(batch, p) samples per draw
-    (per-sample rows pool the same linear symmetries at any batch) and S = max(64, ⌈2p²/B⌉, 2p), so the
+    (``auto``: p ≤ MAX_P): the training batch, S = max(64, ⌈2p²/B⌉).  Operator: B = max(batch, p) samples per
+    draw (per-sample rows pool the same linear symmetries at any batch) and S = max(64, ⌈2p²/B⌉, 2p), so the
     cost per vector, ≈ 6 S p², stays O(p³)."""
-    if p <= MAX_P:
+    if method == "dense" or (method == "auto" and p <= MAX_P):
         return max(64, math.ceil(2 * p * p / batch)), batch
     B = max(batch, p)
     return max(64, math.ceil(2 * p * p / B), 2 * p), B

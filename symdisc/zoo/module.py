@@ -29,6 +29,7 @@ from symdisc.zoo.init import fan_in_sampler
 SampleBatch = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 COUPLING_RTOL = 1e-9  # float64: batched and per-sample matmuls agree to ~1e-15
+PROBE_BATCH = 4  # samples in the randomness and coupling probes
 
 
 def module_theta(module: nn.Module, layout: ParamLayout) -> torch.Tensor:
@@ -111,23 +112,19 @@ def from_module(
     )
     theta = module_theta(module, layout).to(arch.dtype)
     _smoke_check(arch, theta)
-    _check_deterministic(arch, theta)
+    # float64 probes (the forward casts every module tensor to θ's dtype), as the census will run it
+    theta64 = theta.to(torch.float64)
+    X, _ = arch.to(dtype=torch.float64).sample_data(PROBE_BATCH, make_generator(0, 1))
+    batched = _deterministic_forward(arch, theta64, X)
     if samplewise is None and not has_bn:
-        coupled, why = _batch_coupling(arch, theta)
+        coupled, why = _batch_coupling(arch, theta64, X, batched)
         arch = replace(arch, samplewise=not coupled, coupling=why)
     return arch
 
 
-def _probe_batch(arch: Architecture, theta: torch.Tensor, batch: int = 4):
-    """θ and a sample batch in float64 (the forward casts every module tensor to θ's dtype)."""
-    X, _ = arch.to(dtype=torch.float64).sample_data(batch, make_generator(0, 1))
-    return theta.to(torch.float64), X
-
-
-def _check_deterministic(arch: Architecture, theta: torch.Tensor) -> None:
-    """Two forwards of the same batch under different global RNG states must agree (functorch's vmap refuses
-    random ops; a random census would be meaningless)."""
-    theta64, X = _probe_batch(arch, theta)
+def _deterministic_forward(arch: Architecture, theta64: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """f(θ, X), checked: two forwards of the same batch under different global RNG states must agree (functorch's
+    vmap refuses random ops; a random census would be meaningless)."""
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(1)
@@ -142,12 +139,12 @@ def _check_deterministic(arch: Architecture, theta: torch.Tensor) -> None:
     if not torch.equal(a, b):
         raise InputError(f"{arch.name}: the forward is random (two calls on the same batch differ); make it "
                          "deterministic, e.g. module.eval() or no sampling inside forward, before from_module")
+    return a
 
 
-def _batch_coupling(arch: Architecture, theta: torch.Tensor) -> tuple[bool, str]:
-    """(coupled, reason): whether a batch's outputs differ from its samples' outputs one at a time."""
-    theta64, X = _probe_batch(arch, theta)
-    batched = arch.forward(theta64, X)
+def _batch_coupling(arch: Architecture, theta64: torch.Tensor, X: torch.Tensor,
+                    batched: torch.Tensor) -> tuple[bool, str]:
+    """(coupled, reason): whether the batch's outputs ``batched`` differ from its samples' outputs one at a time."""
     try:
         single = torch.cat([arch.forward(theta64, X[i:i + 1]) for i in range(X.shape[0])])
     except Exception as e:  # noqa: BLE001 - user code that needs a batch (e.g. statistics over it)
