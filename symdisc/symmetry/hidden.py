@@ -33,18 +33,31 @@ Algebra = Literal["gl", "so", "diag"]
 
 @dataclass(frozen=True)
 class Attachment:
-    """Parameter ``name`` meets the hidden space along ``axis`` with ``role``."""
+    """Parameter ``name`` meets the hidden space along ``axis`` with ``role``.
+
+    By default the whole axis is the space (its length is h).  ``index`` names the positions instead, in
+    (unit, replica) order: unit u sits at ``index[u·R + r]`` for r < R = len(index)/h — a slice of a fused
+    projection (one head's rows of a QKV weight) or a channel repeated over the positions a flatten gave it
+    (R = H·W columns of the linear layer after a conv).
+    """
 
     name: str
     axis: int
     role: Role
+    index: tuple[int, ...] | None = None
 
 
-def _apply_along(T: torch.Tensor, M: torch.Tensor, axis: int) -> torch.Tensor:
-    """(M ·_axis T)[..i..] = Σ_j M[i, j] T[..j..]."""
+def _apply_along(T: torch.Tensor, M: torch.Tensor, axis: int, index: tuple[int, ...] | None = None) -> torch.Tensor:
+    """(M ·_axis T)[..i..] = Σ_j M[i, j] T[..j..]; with ``index``, on the named positions only (replicas alike)."""
     moved = T.movedim(axis, 0)
-    out = (M @ moved.reshape(moved.shape[0], -1)).reshape(moved.shape)
-    return out.movedim(0, axis)
+    if index is None:
+        out = (M @ moved.reshape(moved.shape[0], -1)).reshape(moved.shape)
+        return out.movedim(0, axis)
+    idx = torch.tensor(index, device=T.device)
+    h = M.shape[0]
+    sub = moved.index_select(0, idx)
+    new = (M @ sub.reshape(h, -1)).reshape(sub.shape)
+    return moved.index_copy(0, idx, new).movedim(0, axis)
 
 
 class HiddenSpace:
@@ -53,8 +66,14 @@ class HiddenSpace:
     def __init__(self, layout: ParamLayout, dim: int, attachments: list[Attachment]):
         for a in attachments:
             shape = layout.shape(a.name)
-            if not -len(shape) <= a.axis < len(shape) or shape[a.axis] != dim:
-                raise InputError(f"hidden space of dim {dim}: {a.name} has shape {shape}, axis {a.axis}")
+            if not -len(shape) <= a.axis < len(shape):
+                raise InputError(f"hidden space of dim {dim}: {a.name} has shape {shape}, no axis {a.axis}")
+            n = shape[a.axis]
+            fits = n == dim if a.index is None else (
+                len(a.index) % dim == 0 and len(set(a.index)) == len(a.index) and all(0 <= i < n for i in a.index))
+            if not fits:
+                raise InputError(f"hidden space of dim {dim}: {a.name} has shape {shape}, axis {a.axis}"
+                                 + ("" if a.index is None else f", {len(a.index)} positions"))
         if not any(a.role == "produces" for a in attachments):
             raise InputError("a hidden space needs at least one producing tensor")
         self.layout, self.dim, self.attachments = layout, dim, tuple(attachments)
@@ -64,7 +83,7 @@ class HiddenSpace:
         params = dict(self.layout.unflatten(theta))
         for a in self.attachments:
             M = g if a.role == "produces" else g_inv_alpha.transpose(0, 1)
-            params[a.name] = _apply_along(params[a.name], M, a.axis)
+            params[a.name] = _apply_along(params[a.name], M, a.axis, a.index)
         return self.layout.flatten(params)
 
     def touched(self) -> list[str]:

@@ -63,13 +63,22 @@ class HiddenBiasShift(Symmetry):
     """Affine re-centring of a linear hidden layer: b_j ↦ b_j + v, b_{j+1} ↦ b_{j+1} − W_{j+1} v.
 
     With σ = id, W_{j+1}(z + v) + b_{j+1} − W_{j+1} v is unchanged; W_{j+1} is untouched, so
-    the shifts compose additively (the translation part of Aff(h) = GL_h ⋉ ℝ^h).
+    the shifts compose additively (the translation part of Aff(h) = GL_h ⋉ ℝ^h).  ``positions_in`` /
+    ``positions_out`` restrict the shift to entries of b_j and columns of W_{j+1} (one head of a fused
+    projection); ``more`` lists further consumers (W, b, columns) read from the same coordinates.
     """
 
-    def __init__(self, layout: ParamLayout, b_in: str, b_out: str, w_out: str):
+    def __init__(self, layout: ParamLayout, b_in: str, b_out: str, w_out: str,
+                 positions_in: tuple[int, ...] | None = None, positions_out: tuple[int, ...] | None = None,
+                 more: list[tuple[str, str, tuple[int, ...]]] | None = None):
         super().__init__(layout)
-        self.b_in, self.b_out, self.w_out = b_in, b_out, w_out
-        self.num_generators = layout.shape(b_in)[0]
+        self.b_in = b_in
+        n = layout.shape(b_in)[0]
+        self.positions_in = tuple(range(n)) if positions_in is None else tuple(positions_in)
+        cols = tuple(range(layout.shape(w_out)[1])) if positions_out is None else tuple(positions_out)
+        self.consumers = [(w_out, b_out, cols)] + list(more or [])
+        self.b_out, self.w_out = b_out, w_out
+        self.num_generators = len(self.positions_in)
         self.name = f"bias-shift({b_in})"
         self.source = "affine layers compose (σ = id with biases)"
 
@@ -79,10 +88,12 @@ class HiddenBiasShift(Symmetry):
     def act(self, coeffs, theta, X=None):
         v = coeffs.to(dtype=theta.dtype, device=theta.device)
         params = dict(self.layout.unflatten(theta))
-        params[self.b_out] = params[self.b_out] - params[self.w_out] @ v
-        params[self.b_in] = params[self.b_in] + v
+        for W, b, cols in self.consumers:
+            params[b] = params[b] - params[W][:, list(cols)] @ v
+        params[self.b_in] = params[self.b_in].index_add(0, torch.tensor(self.positions_in, device=theta.device), v)
         return self.layout.flatten(params)
 
     def describe(self) -> dict:
-        return {**super().describe(), "group": "translation", "acts_on": [self.b_in, self.b_out],
+        return {**super().describe(), "group": "translation",
+                "acts_on": [self.b_in] + [name for W, b, _ in self.consumers for name in (b,)],
                 "source": self.source}

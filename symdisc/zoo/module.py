@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call, replace_all_batch_norm_modules_
 
 from symdisc.architecture import Architecture, ParamSampler, make_generator
+from symdisc.detect import detect
 from symdisc.errors import InputError, SymdiscError, SymdiscWarning
 from symdisc.layout import ParamLayout
 from symdisc.losses import PerSampleLoss, resolve_loss
@@ -61,6 +62,9 @@ def from_module(
     with those of its samples one at a time (float64); if they differ — batch statistics, with or without
     ``nn.BatchNorm`` — Jacobians are taken of the batched forward (``samplewise=False``).  The decision and
     its reason are ``arch.coupling``; ``samplewise=True/False`` overrides it.
+
+    Known symmetries: ``symmetries(arch)`` if given, else detected by tracing the module (``symdisc.detect``:
+    GL / rescalings / attention heads / norm shifts …, each verified in float64) on first use.
     """
     if not isinstance(module, nn.Module):
         raise InputError(f"from_module needs a torch.nn.Module, got {type(module).__name__}")
@@ -108,7 +112,7 @@ def from_module(
         samplewise=samplewise if samplewise is not None else not has_bn,
         coupling="given" if samplewise is not None else "batch norm: batch statistics" if has_bn else "",
         dtype=next(module.parameters()).dtype,
-        symmetry_factory=symmetries,
+        symmetry_factory=symmetries if symmetries is not None else _detected(base),
     )
     theta = module_theta(module, layout).to(arch.dtype)
     _smoke_check(arch, theta)
@@ -120,6 +124,23 @@ def from_module(
         coupled, why = _batch_coupling(arch, theta64, X, batched)
         arch = replace(arch, samplewise=not coupled, coupling=why)
     return arch
+
+
+def _detected(module: nn.Module) -> Callable[[Architecture], list]:
+    """The known symmetries of a user module: detected by tracing on first use (symdisc.detect), then cached.
+    An untraceable forward gives none, with one SymdiscWarning saying why."""
+    cache: dict[str, list] = {}
+
+    def factory(arch: Architecture) -> list:
+        if "symmetries" not in cache:
+            found = detect(arch, module)
+            if not found.traced:
+                warnings.warn(found.message, SymdiscWarning, stacklevel=3)
+            cache["symmetries"] = found.symmetries
+        return list(cache["symmetries"])
+
+    factory.detect_module = module  # symdisc.detect.detect_known re-runs detection with its full report
+    return factory
 
 
 def _deterministic_forward(arch: Architecture, theta64: torch.Tensor, X: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,142 @@
+"""Known-symmetry detection for any architecture: trace, propose, verify, report.
+
+    detection = detect(arch)            # or arch built by from_module (then done automatically)
+    detection.symmetries                # verified Symmetry objects (the seam every consumer takes)
+    detection.orbit_dim                 # rank of their stacked fields at a random θ (the "explained" dim)
+
+Nothing is reported that did not pass :func:`symdisc.detect.check.invariance` (float64, ≤ 1e-10); an op the
+dataflow does not know makes the symmetries through it unclaimed, never wrong; a forward that cannot be
+traced gives no symmetries and says why (the census still counts them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from symdisc.architecture import Architecture, make_generator
+from symdisc.detect.candidates import (
+    Candidate,
+    mean_shift_candidates,
+    norm_candidates,
+    space_candidates,
+    translation_candidates,
+)
+from symdisc.detect.check import TOL, invariance, unused_entries
+from symdisc.detect.dataflow import Dataflow
+from symdisc.detect.trace import Untraceable, trace
+from symdisc.linalg import DEFAULT_RTOL, numerical_rank
+from symdisc.symmetry.base import Symmetry, stacked_tangents
+
+
+@dataclass
+class DetectedEntry:
+    name: str
+    kind: str
+    num_generators: int
+    rule: str
+    max_rel_change: float
+    verified: bool
+    rank_added: int = 0  # orbit dimension this symmetry adds to the ones listed before it
+
+
+@dataclass
+class Detection:
+    architecture: str
+    traced: bool
+    message: str
+    orbit_dim: int
+    entries: list[DetectedEntry]
+    rejected: list[DetectedEntry]
+    notes: list[str]
+    unknown_ops: list[str]
+    seconds: float
+    symmetries: list[Symmetry] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("symmetries")
+        return d
+
+    def by_kind(self) -> dict[str, int]:
+        """Orbit dimension added per kind of symmetry (in the order they were ranked)."""
+        out: dict[str, int] = {}
+        for e in self.entries:
+            out[e.kind] = out.get(e.kind, 0) + e.rank_added
+        return out
+
+
+KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shift", "translation", "unused")
+
+
+def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL, points: int = 2,
+           seed: int = 0) -> Detection:
+    """Detect, verify and rank the known symmetries of ``arch`` (``module``: the nn.Module behind it)."""
+    start = time.perf_counter()
+    arch64 = arch.to(dtype=torch.float64, device="cpu")
+    try:
+        traced = trace(arch64, module)
+    except Untraceable as e:
+        return Detection(arch.name, False, f"{e}; no known symmetries are claimed (the census still counts them)",
+                         0, [], [], [], [], round(time.perf_counter() - start, 3))
+    flow = Dataflow(traced)
+    cands, notes = space_candidates(flow, arch.layout)
+    cands += norm_candidates(flow, arch.layout, traced.graph)
+    cands += mean_shift_candidates(flow, arch.layout)
+    names = [n for n in arch.layout.names if n not in flow.data_indexed]
+    cands += translation_candidates(arch.layout, unused_entries(arch64, names, seed=seed))
+    kept, rejected = [], []
+    for cand in cands:
+        inv = invariance(cand.symmetry, arch64, points=points, seed=seed)
+        ok = inv["moved"] and inv["max_rel_change"] <= tol
+        entry = DetectedEntry(cand.symmetry.name, cand.kind, cand.symmetry.num_generators, cand.rule,
+                              inv["max_rel_change"], ok)
+        (kept if ok else rejected).append((cand, entry))
+    kept.sort(key=lambda ce: KIND_ORDER.index(ce[1].kind))
+    orbit, symmetries, entries = _rank(arch64, kept, seed)
+    message = "traced" + (f"; ops not followed (no claim through them): {', '.join(sorted(flow.unknown))}"
+                          if flow.unknown else "")
+    return Detection(arch.name, True, message, orbit, entries, [e for _, e in rejected], notes,
+                     sorted(flow.unknown), round(time.perf_counter() - start, 3), symmetries)
+
+
+def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], seed: int):
+    """Keep the symmetries that add orbit dimension at a random θ, in kind order; record what each adds."""
+    theta = arch64.sample_params(make_generator(seed, 30))
+    cols, rank, symmetries, entries = [], 0, [], []
+    for cand, entry in kept:
+        xi = stacked_tangents([cand.symmetry], theta)
+        new = numerical_rank(torch.cat(cols + [xi], dim=1), DEFAULT_RTOL) if cols or xi.shape[1] else 0
+        entry.rank_added = new - rank
+        entries.append(entry)
+        if entry.rank_added > 0:
+            cols.append(xi)
+            rank = new
+            symmetries.append(cand.symmetry)
+    return rank, symmetries, entries
+
+
+def declared(arch: Architecture, tol: float = TOL, seed: int = 0) -> Detection:
+    """The architecture's own known symmetries (a zoo preset's, or those given to from_module), each verified
+    and ranked like detected ones: the reference detection is compared against."""
+    start = time.perf_counter()
+    arch64 = arch.to(dtype=torch.float64, device="cpu")
+    kept, rejected = [], []
+    for s in arch.known_symmetries():
+        if s.discrete or s.data_dependent or s.preserves != "output":
+            continue
+        inv = invariance(s, arch64, seed=seed)
+        entry = DetectedEntry(s.name, s.describe().get("group", "?"), s.num_generators, "declared",
+                              inv["max_rel_change"], inv["moved"] and inv["max_rel_change"] <= tol)
+        (kept if entry.verified else rejected).append((Candidate(s, entry.kind, "declared"), entry))
+    orbit, symmetries, entries = _rank(arch64, kept, seed)
+    return Detection(arch.name, False, "declared by the architecture", orbit, entries, [e for _, e in rejected],
+                     [], [], round(time.perf_counter() - start, 3), symmetries)
+
+
+def detect_known(arch: Architecture) -> Detection:
+    """Detection for ``arch``: through its module if it came from ``from_module``, else its functional forward."""
+    return detect(arch, getattr(arch.symmetry_factory, "detect_module", None))

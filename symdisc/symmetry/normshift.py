@@ -1,0 +1,63 @@
+"""The mean-zero directions of a layer norm read by a linear layer (fields in 1/γ).
+
+LN_{γ,β}(x) = γ ⊙ x̂ + β with Σ_i x̂_i = 0, so a layer y = W LN(x) + b is unchanged by
+
+    W ↦ W + a (1/γ)ᵀ,   b ↦ b − a ⟨1/γ, β⟩      (a ∈ ℝ^{out}),
+
+since (a (1/γ)ᵀ)(γ ⊙ x̂ + β) = a Σ x̂_i + a⟨1/γ, β⟩.  For fixed γ, β (untouched) these are translations, so
+they compose additively: the group is (ℝ^{out}, +), but the field depends on θ through 1/γ — a known
+symmetry that is not linear in θ.  Without γ the direction is 1; without β no bias is needed.
+
+Tied weights (a GPT's head W = the token embedding E, no biases): moving every row, W ↦ W + c 1 (1/γ)ᵀ,
+also adds c/γ to every token's embedding; subtracting c (1/γ)ᵀ from every row of an embedding indexed
+independently of the data (positions) cancels it in the residual stream: one generator c (``compensate``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from symdisc.layout import ParamLayout
+from symdisc.symmetry.base import Symmetry
+
+
+class NormMeanShift(Symmetry):
+    """a ↦ (W + a (1/γ)ᵀ, b − a⟨1/γ, β⟩) for a linear layer (W, b) reading LN_{γ,β} directly."""
+
+    def __init__(self, layout: ParamLayout, weight: str, gamma: str | None, beta: str | None, bias: str | None,
+                 compensate: list[str] | None = None):
+        super().__init__(layout)
+        self.weight, self.gamma, self.beta, self.bias = weight, gamma, beta, bias
+        self.compensate = list(compensate or [])
+        self.num_generators = 1 if self.compensate else layout.shape(weight)[0]
+        self.name = f"norm-mean-zero[{weight}" + (f" ↔ {', '.join(self.compensate)}]" if self.compensate else "]")
+        self.source = "layer norm output sums to zero (issue 10: fields in 1/γ)"
+
+    def generators(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
+        return torch.eye(self.num_generators, dtype=dtype, device=device)
+
+    def act(self, coeffs, theta, X=None):
+        a = coeffs.to(dtype=theta.dtype, device=theta.device)
+        params = dict(self.layout.unflatten(theta))
+        W = params[self.weight]
+        r = 1.0 / params[self.gamma] if self.gamma else torch.ones(W.shape[1], dtype=W.dtype, device=W.device)
+        if self.compensate:
+            for name in self.compensate:
+                params[name] = params[name] - a[0] * r
+            a = a[0] * torch.ones(W.shape[0], dtype=W.dtype, device=W.device)
+        params[self.weight] = W + torch.outer(a, r)
+        if self.beta is not None:
+            params[self.bias] = params[self.bias] - a * (r @ params[self.beta])
+        return self.layout.flatten(params)
+
+    def exactness(self, theta, X=None) -> dict:
+        if self.gamma is None:
+            return {"exact": True, "condition": "exact (no affine weight)"}
+        gamma = self.layout.unflatten(theta)[self.gamma]
+        ok = bool((gamma != 0).all())
+        return {"exact": ok, "condition": "exact where every γ_i ≠ 0" + ("" if ok else " (some γ_i = 0 here)")}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "group": "translation",
+                "acts_on": [self.weight] + ([self.bias] if self.beta is not None else []) + self.compensate,
+                "source": self.source}
