@@ -3,7 +3,7 @@
     python -m experiments list [--json]
     python -m experiments run NAME [--seeds N | --seed S] [--smoke] [--set KEY=VALUE ...] [--out PATH.json]
                                    [--force] [--json] [--threads T]
-    python -m experiments table census_presets|discovery|discovery_reach
+    python -m experiments table census_presets|census_detected|discovery|discovery_reach
 
 ``run`` calls the runner for seeds 0..N−1 (default: the runner's ``default_seeds``; 1 with ``--smoke``) or
 for the one seed S, summarises over the seeds and writes ``{"runner", "config", "seeds", "command",
@@ -73,6 +73,12 @@ def _census_table() -> str:
     return markdown(_read(registry.RESULTS / "census_presets.json"))
 
 
+def _detected_table() -> str:
+    from experiments.census.detected import markdown
+
+    return markdown(_read(registry.RESULTS / "census_detected.json"))
+
+
 def _discovery_table() -> str:
     from experiments.discovery.table import markdown
 
@@ -85,7 +91,7 @@ def _reach_table() -> str:
     return markdown_reach()
 
 
-TABLES = {"census_presets": _census_table, "discovery": _discovery_table, "discovery_reach": _reach_table}
+TABLES = {"census_presets": _census_table, "census_detected": _detected_table, "discovery": _discovery_table, "discovery_reach": _reach_table}
 
 
 def _read(path: Path) -> dict:

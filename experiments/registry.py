@@ -25,7 +25,7 @@ MODULES = (
     "experiments.teleport.testfunctions", "experiments.teleport.e3_regression", "experiments.teleport.e4_sweep",
     "experiments.teleport.e7_runtime", "experiments.teleport.e12_digits", "experiments.teleport.e6_schedules",
     "experiments.teleport.e8_correlation", "experiments.teleport.e9_generalization", "experiments.teleport.e13_meta",
-    "experiments.discovery.reproductions", "experiments.census.presets",
+    "experiments.discovery.reproductions", "experiments.census.presets", "experiments.census.detected",
 )
 
 

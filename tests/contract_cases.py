@@ -112,6 +112,37 @@ def learned_case(name: str, seed: int = 0) -> Case:
                 skip_invariance=skip)
 
 
+def lifted_cases() -> list[Case]:
+    """symdisc.lifting: a known GL lifted wider and deeper, a padded data-dependent GL, a learned artefact wider."""
+    from symdisc.lifting import Placement, lift
+
+    src, target = zoo.get("mlp", dims="2,2,3", act="linear"), zoo.get("mlp", dims="3,2,4,3,1", act="linear")
+    gl = next(s for s in src.known_symmetries() if s.name.startswith("GL"))
+    out = [arch_case("lifted", target, lift(gl, src, target, Placement(layer=2, units=(3, 0))))]
+    src = zoo.get("mlp", dims="3,3,1", act="leakyrelu")
+    dd = next(s for s in src.known_symmetries() if "sigma_inverse" in s.name)
+    padded = lift(dd, src, src, Placement(batch=2, pad_to=3))
+    arch = src.to(dtype=torch.float64)
+    theta, X, Y = (t[0] for t in arch.sample_draws(1, 2, make_generator(0, 9)))
+    out.append(Case(f"lifted:{padded.name}", padded, theta, X, _kept(arch, padded, Y)))
+    learned = symdisc.load("zoo/fig6.3-linear-scalar", fields="all")
+    sym = lift(learned, None, zoo.get("mlp", dims="1,3,1", act="linear"), Placement(units=(2,)))
+    arch = sym.arch.to(dtype=torch.float64)
+    theta, X, Y = (t[0] for t in arch.sample_draws(1, 1, make_generator(0, 7)))
+    bound = LEARNED_SLACK * learned.card["verification"]["invariance"]["p90"]
+    return out + [Case(f"lifted:{sym.name}", sym, theta, X, _kept(arch, sym, Y), bound=bound)]
+
+
+def detected_cases() -> list[Case]:
+    """symdisc.detect on a user module: Linear → LayerNorm over the units → Linear (rescalings, β-shift, mean-zero,
+    mean shifts and the stream rotation SO(3))."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    arch = zoo.from_module(net, lambda B, g: (torch.randn(B, 3, generator=g), torch.randn(B, 2, generator=g)),
+                           name="linear-ln-linear")
+    return [arch_case("detected:linear-ln-linear", arch, s) for s in arch.known_symmetries()]
+
+
 def all_cases() -> list[Case]:
     return (preset_cases() + literal_cases() + product_cases() + function_cases()
-            + [learned_case(name) for name in LEARNED])
+            + [learned_case(name) for name in LEARNED] + lifted_cases() + detected_cases())

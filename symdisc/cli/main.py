@@ -13,6 +13,8 @@ import typer
 from symdisc.cli import zoo_cmd
 from symdisc.cli.census_cmd import census_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
+from symdisc.cli.known_cmd import known_command
+from symdisc.cli.lift_cmd import lift_command
 from symdisc.cli.teleport_cmd import teleport_command
 from symdisc.errors import ArtefactError, NumericalError, SymdiscError, SymdiscWarning
 
@@ -24,10 +26,12 @@ app = typer.Typer(
 )
 app.add_typer(zoo_cmd.app, name="zoo")
 app.command("census")(census_command)
+app.command("known")(known_command)
 app.command("discover")(discover_command)
 app.command("verify")(verify_command)
 app.command("export")(export_command)
 app.command("teleport")(teleport_command)
+app.command("lift")(lift_command)
 
 
 EXIT_CODES = {ArtefactError: 3, NumericalError: 4}  # InputError and any other SymdiscError: 2

@@ -65,11 +65,12 @@ class Detection:
         """Orbit dimension added per kind of symmetry (in the order they were ranked)."""
         out: dict[str, int] = {}
         for e in self.entries:
-            out[e.kind] = out.get(e.kind, 0) + e.rank_added
+            if e.rank_added:
+                out[e.kind] = out.get(e.kind, 0) + e.rank_added
         return out
 
 
-KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shift", "translation", "unused")
+KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shift", "unused", "translation")
 
 
 def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL, points: int = 2,

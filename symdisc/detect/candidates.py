@@ -26,7 +26,7 @@ from symdisc.detect.dataflow import Dataflow
 from symdisc.layout import ParamLayout
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.hidden import Attachment, HiddenSpace, MatrixGroupSymmetry
-from symdisc.symmetry.normshift import NormMeanShift
+from symdisc.symmetry.normshift import NormMeanShift, StreamRotation
 from symdisc.symmetry.translation import HiddenBiasShift, TranslationSymmetry
 
 
@@ -114,7 +114,7 @@ def _producer_bias(space: Space, layout: ParamLayout, scales: set[str]) -> list[
 def space_candidates(flow: Dataflow, layout: ParamLayout) -> tuple[list[Candidate], list[str]]:
     found, notes = [], []
     sp, _ = spaces(flow)
-    for n, s in enumerate(sp):
+    for s in sp:
         if not any(role == "produces" for (_, _, role) in s.attachments):
             continue
         atts = _attachments(s, flow.poisoned)
@@ -136,7 +136,7 @@ def space_candidates(flow: Dataflow, layout: ParamLayout) -> tuple[list[Candidat
         shift = _bias_shift(s, layout, flow)
         if shift is not None:
             found.append(shift)
-        for (param, axis, role), per in s.attachments.items():  # a bias part whose shifts vanish (key bias)
+        for (param, _, role), per in s.attachments.items():  # a bias part whose shifts vanish (key bias)
             if len(layout.shape(param)) == 1:
                 positions = sorted(p for ps in per.values() for p in ps)
                 found.append(Candidate(_translation(layout, param, positions, f"translation[{param}:{role}]"),
@@ -190,6 +190,9 @@ def mean_shift_candidates(flow: Dataflow, layout: ParamLayout) -> list[Candidate
         for r in roots:
             for _, slot in by_root[r]:
                 per_param[(slot.param, slot.axis)].append(slot.pos)
+        rotation = _stream_rotation(flow, layout, cons, normed[0], by_root)
+        if rotation is not None:
+            found.append(rotation)
         for (param, axis), positions in per_param.items():
             if param in flow.poisoned:
                 continue
@@ -198,6 +201,42 @@ def mean_shift_candidates(flow: Dataflow, layout: ParamLayout) -> list[Candidate
                                                        source="detected: layer norm removes c·1"),
                                    "mean-shift", f"{param} writes only into what layer norms read"))
     return found
+
+
+def _stream_rotation(flow: Dataflow, layout: ParamLayout, cons, axis_ids, by_root) -> Candidate | None:
+    """SO(h−1) on the stream's 1⊥ when every norm reading it feeds only linear layers (StreamRotation)."""
+    c = flow.coords
+    order = {c.find(int(x))[0]: i for i, x in enumerate(axis_ids.tolist())}
+    h = len(order)
+    if h < 3:
+        return None
+    per: dict[tuple[str, int], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for r, i in order.items():
+        for _, slot in by_root[r]:
+            if slot.role != "produces" or slot.param in flow.poisoned:
+                return None
+            per[(slot.param, slot.axis)][i].append(slot.pos)
+    atts = []
+    for (param, axis), units in per.items():
+        counts = {len(units.get(i, [])) for i in range(h)}
+        if len(counts) != 1 or 0 in counts:
+            return None
+        atts.append(Attachment(param, axis, "produces", tuple(p for i in range(h) for p in sorted(units[i]))))
+    nodes = {n.name: n for n in flow.traced.graph.nodes}
+    norms = []
+    for rec in flow.norms:
+        if f"layer_norm:{rec['node']}" not in cons:
+            continue
+        weights = []
+        for u in nodes[rec["node"]].users:
+            W = flow.traced.params.get(getattr(u.args[1], "name", None)) if len(u.args) > 1 else None
+            if getattr(u.target, "_opname", None) != "linear" or W is None or W in flow.poisoned:
+                return None
+            weights.append(W)
+        norms.append((rec["gamma"], rec["beta"], weights))
+    writers = ", ".join(sorted({a.name for a in atts}))
+    sym = StreamRotation(HiddenSpace(layout, h, atts), norms, f"SO({h - 1})[stream: {writers}]")
+    return Candidate(sym, "SO", f"a stream of {h} read only by layer norms feeding linear layers")
 
 
 def _ones_along(layout: ParamLayout, param: str, axis: int, positions: list[int]) -> torch.Tensor:

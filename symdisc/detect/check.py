@@ -55,7 +55,7 @@ def unused_entries(arch: Architecture, names: list[str], points: int = 3, seed: 
     for j in range(points):
         theta = arch.sample_params(make_generator(seed, 20, j))
         X, _ = arch.sample_data(B, make_generator(seed, 21, j))
-        out, pull = vjp(lambda th: arch.forward(th, X), theta)
+        out, pull = vjp(lambda th, X=X: arch.forward(th, X), theta)
         for _ in range(2):
             g = arch.layout.unflatten(pull(torch.randn_like(out))[0])
             for n in names:

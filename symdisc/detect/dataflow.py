@@ -80,12 +80,12 @@ class Dataflow:
         self.poisoned: set[str] = set()
         self.consumer_bias: dict[str, str | None] = {}  # consuming weight → its layer's bias (bias shifts)
         self.made_by: dict[str, str] = {}  # node → the weight of the x @ W that made it (a later + b is its bias)
-        self.norms: list[dict] = []
-        self.scales: set[str] = set()  # parameters that produce coordinates multiplicatively (norm weights)  # layer norms: node, gamma, beta, output coordinates, normalised coordinates
+        self.norms: list[dict] = []  # layer norms: node, gamma, beta, output coordinates, normalised coordinates
+        self.scales: set[str] = set()  # parameters that produce coordinates multiplicatively (norm weights)
         self.notes: list[str] = []
         self.unknown: set[str] = set()
-        self.data_indexed: set[str] = set()
-        self.embeddings: dict[str, list[int]] = {}  # embedding table → the coordinates its columns write  # embeddings indexed by the data (their unused rows depend on X)
+        self.data_indexed: set[str] = set()  # embeddings indexed by the data (their unused rows depend on X)
+        self.embeddings: dict[str, list[int]] = {}  # embedding table → the coordinates its columns write
         self._from_data: set[str] = {traced.user_input}
         for node in traced.graph.nodes:
             if any(isinstance(a, torch.fx.Node) and a.name in self._from_data
@@ -194,7 +194,8 @@ class Dataflow:
         if handler is not None:
             self.env[node.name] = handler(node, args, kwargs)
             return
-        tensors = [a for a in torch.utils._pytree.tree_leaves((args, kwargs)) if isinstance(a, (torch.Tensor, ParamRef))]
+        leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+        tensors = [a for a in leaves if isinstance(a, (torch.Tensor, ParamRef))]
         tracked = any(isinstance(a, ParamRef) or (a >= 0).any() for a in tensors)
         if name in CONSTANT_OPS or not tracked:
             self.env[node.name] = self._blank(node)
@@ -556,7 +557,7 @@ class Dataflow:
         return args[0].clone()
 
     def _op_softmax(self, node, args, kwargs):
-        x, dim = args[0], args[1]
+        x = args[0]
         if isinstance(x, torch.Tensor) and (x >= 0).any():
             for c in self._present(x):
                 self.coords.cls(c).consumers.add("softmax")

@@ -61,3 +61,54 @@ class NormMeanShift(Symmetry):
         return {**super().describe(), "group": "translation",
                 "acts_on": [self.weight] + ([self.bias] if self.beta is not None else []) + self.compensate,
                 "source": self.source}
+
+
+class StreamRotation(Symmetry):
+    """Rotations of a residual stream read only by layer norms (computational invariance, as in SliceGPT).
+
+    R ∈ SO(h) fixing 1 (so R commutes with centring and keeps norms): every writer of the stream x maps
+    x ↦ R x, so each normalised x̂ ↦ R x̂; a layer norm LN_{γ,β} read by linear layers W absorbs it with
+
+        β ↦ diag(γ) R diag(1/γ) β,    W ↦ W diag(γ) Rᵀ diag(1/γ),
+
+    since W' (γ ⊙ R x̂ + β') = W (γ ⊙ x̂ + β).  R = exp(Σ c_k Q A_k Qᵀ), Q an orthonormal basis of 1⊥, A_k a basis
+    of so(h−1): (h−1)(h−2)/2 generators.  ``writers``: HiddenSpace attachments (role "produces");
+    ``norms``: (γ or None, β or None, [consumer weights]).
+    """
+
+    def __init__(self, space, norms: list[tuple[str | None, str | None, list[str]]], name: str):
+        super().__init__(space.layout)
+        self.space, self.norms, self.name = space, norms, name
+        h = space.dim
+        self.num_generators = (h - 1) * (h - 2) // 2
+        self.source = "layer norms read the stream: rotations of 1⊥ (SliceGPT's computational invariance)"
+
+    def _basis(self, dtype, device) -> torch.Tensor:
+        from symdisc.symmetry.hidden import algebra_basis
+
+        h = self.space.dim
+        ones = torch.ones(h, 1, dtype=dtype, device=device) / h ** 0.5
+        Q = torch.linalg.qr(torch.cat([ones, torch.eye(h, dtype=dtype, device=device)[:, : h - 1]], 1))[0][:, 1:]
+        return Q @ algebra_basis("so", h - 1, dtype, device) @ Q.T
+
+    def generators(self, dtype=torch.float64, device="cpu") -> torch.Tensor:
+        return self._basis(dtype, device)
+
+    def act(self, coeffs, theta, X=None):
+        from symdisc.linalg import expm
+
+        c = coeffs.to(dtype=theta.dtype, device=theta.device)
+        R = expm(torch.einsum("k,kab->ab", c, self._basis(theta.dtype, theta.device)))
+        theta = self.space.transform(theta, R, R)
+        params = dict(self.layout.unflatten(theta))
+        for gamma, beta, weights in self.norms:
+            g = params[gamma] if gamma else torch.ones(self.space.dim, dtype=theta.dtype, device=theta.device)
+            if beta:
+                params[beta] = g * (R @ (params[beta] / g))
+            for W in weights:
+                params[W] = ((params[W] * g) @ R.T) / g
+        return self.layout.flatten(params)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "group": f"SO({self.space.dim - 1})", "acts_on": self.space.touched()
+                + [n for gm, bt, ws in self.norms for n in ([bt] if bt else []) + ws], "source": self.source}
