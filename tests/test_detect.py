@@ -224,3 +224,48 @@ def test_detected_symmetries_feed_every_consumer():
                            lambda B, g: (torch.randn(B, 3, generator=g), torch.randn(B, 2, generator=g)))
     syms = continuous_symmetries(arch)
     assert len(syms) == 1 and syms[0].num_generators == 4
+
+
+def test_teleport_along_the_detected_symmetries_of_a_user_module(tmp_path, capsys):
+    """`--symmetry known` on FILE.py:FUNC teleports along what detection found (a LayerNorm net: rescalings, shifts,
+    mean-zero directions and the stream rotation), with no symmetry named by hand."""
+    script = tmp_path / "net.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        def build():
+            torch.manual_seed(0)
+            net = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+            return net, lambda B, g: (torch.randn(B, 3, generator=g), torch.randn(B, 2, generator=g)), "mse"
+    """))
+    assert main(["teleport", f"{script}:build", "--symmetry", "known", "--steps", "2", "--train-size", "64",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["symmetry"]["num_generators"] >= 4 + 4 + 2 + 3
+
+
+def test_boolean_inputs_discover_and_verify_end_to_end(tmp_path, capsys):
+    script = tmp_path / "mask.py"
+    script.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Masked(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Linear(6, 3), nn.Linear(3, 1)
+            def forward(self, mask):
+                return self.b(torch.relu(self.a(mask.to(self.a.weight.dtype))))
+
+        def build():
+            torch.manual_seed(0)
+            return Masked(), lambda B, g: (torch.rand(B, 6, generator=g) > 0.5, torch.randn(B, 1, generator=g)), "mse"
+    """))
+    run = tmp_path / "run"
+    assert main(["discover", f"{script}:build", "-k", "2", "--steps", "10", "--draws", "4", "--verify-draws", "2",
+                 "--no-figures", "--out", str(run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verification"]["unavailable"]["data_dependence_median"].startswith("integer or boolean")
+    assert main(["verify", str(run), "--arch", f"{script}:build", "--draws", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["data_dependence_median"] is None

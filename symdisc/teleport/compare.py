@@ -89,8 +89,9 @@ def known_symmetry(arch: Architecture, kind: str = "known") -> Symmetry:
     try:
         return hidden_layers_gl(arch, "pinv")
     except InputError:
-        raise InputError(f"{arch.name} declares no known continuous symmetry: declare them (zoo.from_module(..., "
-                         "symmetries=...)) or teleport along a learned artefact") from None
+        raise InputError(f"{arch.name} has no known continuous symmetry (none declared or detected: `symdisc known` "
+                         "says why): pass them (zoo.from_module(..., symmetries=...)) or teleport along a learned "
+                         "artefact") from None
 
 
 def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, progress: bool = False) -> dict:
