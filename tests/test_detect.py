@@ -85,10 +85,15 @@ def test_pooled_cnn_rescalings_pass_through_pooling_and_flatten():
     ("mlp", dict(dims="3,4,2", act="tanh")),
     ("tiny-transformer", {}),
     ("tiny-transformer", dict(variant="wo")),
+    ("mlp", dict(dims="3,4,3", act="relu", bias=True, loss="cross_entropy")),
+    ("mlp", dict(dims="3,4,3", act="linear", loss="cross_entropy")),
 ])
 def test_detection_on_a_preset_finds_what_the_preset_declares(name, options):
+    """Output level and with the loss-level softmax translation of a cross-entropy head."""
     arch = zoo.get(name, **options)
-    assert detect(arch).orbit_dim == declared(arch).orbit_dim
+    found, known = detect(arch), declared(arch)
+    assert (found.orbit_dim, found.loss_orbit_dim) == (known.orbit_dim, known.loss_orbit_dim)
+    assert (found.loss_orbit_dim > found.orbit_dim) == (options.get("loss") == "cross_entropy")
 
 
 def test_normalisation_across_units_breaks_gl_and_detection_says_nothing_wrong():

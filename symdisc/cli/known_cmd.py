@@ -25,7 +25,8 @@ def known_command(
     group element at random θ, X) and ranked: ``rank_added`` is the orbit dimension it adds to those above it.
 
     JSON: {"architecture", "traced" (detection ran on a traced graph), "message", "orbit_dim" (rank of all
-    the fields at a random θ: the census's explained dimension), "by_kind" {kind: dimension}, "entries":
+    the output-preserving fields at a random θ: the census's explained dimension), "loss_orbit_dim" (with the
+    loss-level ones: softmax translation of a cross-entropy head), "by_kind" {kind: dimension}, "entries":
     [{"name", "kind", "num_generators", "rule", "max_rel_change", "verified", "rank_added"}], "rejected"
     (same fields), "notes", "unknown_ops" (ops the dataflow did not follow: no claim through them), "seconds"}
     """

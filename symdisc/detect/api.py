@@ -22,6 +22,7 @@ from symdisc.detect.candidates import (
     Candidate,
     mean_shift_candidates,
     norm_candidates,
+    softmax_candidates,
     space_candidates,
     translation_candidates,
 )
@@ -48,12 +49,13 @@ class Detection:
     architecture: str
     traced: bool
     message: str
-    orbit_dim: int
+    orbit_dim: int  # output-preserving symmetries: the census's explained output null dimension
     entries: list[DetectedEntry]
     rejected: list[DetectedEntry]
     notes: list[str]
     unknown_ops: list[str]
     seconds: float
+    loss_orbit_dim: int = 0  # with the loss-level ones (softmax translation of a cross-entropy head)
     symmetries: list[Symmetry] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
@@ -70,7 +72,8 @@ class Detection:
         return out
 
 
-KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shift", "unused", "translation")
+KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shift", "unused", "translation",
+              "softmax-translation")
 
 
 def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL, points: int = 2,
@@ -87,6 +90,8 @@ def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL
     cands, notes = space_candidates(flow, arch.layout)
     cands += norm_candidates(flow, arch.layout, traced.graph)
     cands += mean_shift_candidates(flow, arch.layout)
+    if arch.loss_name == "cross_entropy":
+        cands += softmax_candidates(flow, arch.layout)
     names = [n for n in arch.layout.names if n not in flow.data_indexed]
     cands += translation_candidates(arch.layout, unused_entries(arch64, names, seed=seed))
     kept, rejected = [], []
@@ -97,11 +102,12 @@ def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL
                               inv["max_rel_change"], ok)
         (kept if ok else rejected).append((cand, entry))
     kept.sort(key=lambda ce: KIND_ORDER.index(ce[1].kind))
-    orbit, symmetries, entries = _rank(arch64, kept, seed)
+    loss_orbit, symmetries, entries = _rank(arch64, kept, seed)
+    orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
     message = "traced" + (f"; ops not followed (no claim through them): {', '.join(sorted(flow.unknown))}"
                           if flow.unknown else "")
     return Detection(arch.name, True, message, orbit, entries, [e for _, e in rejected], notes,
-                     sorted(flow.unknown), round(time.perf_counter() - start, 3), symmetries)
+                     sorted(flow.unknown), round(time.perf_counter() - start, 3), loss_orbit, symmetries)
 
 
 def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], seed: int):
@@ -127,15 +133,17 @@ def declared(arch: Architecture, tol: float = TOL, seed: int = 0) -> Detection:
     arch64 = arch.to(dtype=torch.float64, device="cpu")
     kept, rejected = [], []
     for s in arch.known_symmetries():
-        if s.discrete or s.data_dependent or s.preserves != "output":
+        if s.discrete or s.data_dependent:
             continue
         inv = invariance(s, arch64, seed=seed)
         entry = DetectedEntry(s.name, s.describe().get("group", "?"), s.num_generators, "declared",
                               inv["max_rel_change"], inv["moved"] and inv["max_rel_change"] <= tol)
         (kept if entry.verified else rejected).append((Candidate(s, entry.kind, "declared"), entry))
-    orbit, symmetries, entries = _rank(arch64, kept, seed)
+    kept.sort(key=lambda ce: ce[0].symmetry.preserves != "output")
+    loss_orbit, symmetries, entries = _rank(arch64, kept, seed)
+    orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
     return Detection(arch.name, False, "declared by the architecture", orbit, entries, [e for _, e in rejected],
-                     [], [], round(time.perf_counter() - start, 3), symmetries)
+                     [], [], round(time.perf_counter() - start, 3), loss_orbit, symmetries)
 
 
 def detect_known(arch: Architecture) -> Detection:

@@ -305,3 +305,22 @@ def _translation(layout: ParamLayout, name: str, entries: list[int], label: str,
     V = torch.zeros(layout.num_params, len(entries), dtype=torch.float64)
     V[torch.tensor(entries) + start, torch.arange(len(entries))] = 1.0
     return TranslationSymmetry(layout, V, label, "output", source=source)
+
+
+def softmax_candidates(flow: Dataflow, layout: ParamLayout) -> list[Candidate]:
+    """Cross-entropy heads (loss level): each producer of the logits' class axis may add c·1 along it, since
+    softmax(z + c·1) = softmax(z) (Table 1.1's softmax translation, found rather than declared)."""
+    ids = flow.output_classes
+    if ids is None or (ids < 0).any():
+        return []
+    c = flow.coords
+    order = {c.find(int(x))[0] for x in ids.tolist()}
+    per: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for x, slot in c.attached:
+        if c.find(x)[0] in order and slot.role == "produces":
+            per[(slot.param, slot.axis)].append(slot.pos)
+    return [Candidate(TranslationSymmetry(layout, _ones_along(layout, param, axis, sorted(pos)),
+                                          f"softmax-translation[{param}]", "loss",
+                                          source="detected: softmax over the classes removes c·1"),
+                      "softmax-translation", f"{param} writes the logits of a cross-entropy loss")
+            for (param, axis), pos in per.items() if param not in flow.poisoned]

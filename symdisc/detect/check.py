@@ -6,6 +6,7 @@ translations),
 
     max |f(a(c, θ), X) − f(θ, X)| ≤ tol · max |f(θ, X)|     (tol = 1e-10)
 
+(the per-sample losses instead of f for a loss-level candidate)
 and the action moves θ (‖a(c, θ) − θ‖ > 0).  ``unused_entries`` finds parameter entries whose
 per-sample Jacobian columns are exactly zero on every probe (vjps with random cotangents).
 """
@@ -34,11 +35,13 @@ def invariance(sym: Symmetry, arch: Architecture, points: int = 2, seed: int = 0
     B = batch or min(arch.default_batch_size, 16)
     for j in range(points):
         theta = arch.sample_params(make_generator(seed, 10, j))
-        X, _ = arch.sample_data(B, make_generator(seed, 11, j))
+        X, Y = arch.sample_data(B, make_generator(seed, 11, j))
         c = _scale(sym) * torch.randn(sym.num_generators, generator=make_generator(seed, 12, j), dtype=torch.float64)
+        kept = (lambda th: arch.forward(th, X)) if sym.preserves == "output" else (
+            lambda th: arch.per_sample_loss(th, X, Y))
         with torch.no_grad():
             new = sym.act(c, theta, X if sym.data_dependent else None)
-            f0, f1 = arch.forward(theta, X), arch.forward(new, X)
+            f0, f1 = kept(theta), kept(new)
         if not (torch.isfinite(new).all() and torch.isfinite(f1).all()):
             return {"max_rel_change": math.inf, "moved": True}
         worst = max(worst, float((f1 - f0).abs().max() / f0.abs().max().clamp_min(1e-300)))

@@ -84,6 +84,7 @@ class Dataflow:
         self.scales: set[str] = set()  # parameters that produce coordinates multiplicatively (norm weights)
         self.notes: list[str] = []
         self.unknown: set[str] = set()
+        self.output_classes: torch.Tensor | None = None  # the coordinates along the output's last (class) axis
         self.data_indexed: set[str] = set()  # embeddings indexed by the data (their unused rows depend on X)
         self.embeddings: dict[str, list[int]] = {}  # embedding table → the coordinates its columns write
         self._from_data: set[str] = {traced.user_input}
@@ -178,7 +179,9 @@ class Dataflow:
                 self.env[node.name] = self._blank(node)
             return
         if node.op == "output":
-            for t in torch.utils._pytree.tree_leaves(self._ids(node.args)):
+            leaves = [t for t in torch.utils._pytree.tree_leaves(self._ids(node.args)) if isinstance(t, torch.Tensor)]
+            self.output_classes = self._channel(leaves[0], -1) if len(leaves) == 1 else None
+            for t in leaves:
                 self._kill(t, "reaches the output")
                 if isinstance(t, torch.Tensor):
                     for x in self._present(t):
