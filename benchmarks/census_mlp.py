@@ -12,8 +12,9 @@ warm-up:
 
 * ``split_output``: ``output_jacobian`` and ``null_dimension`` (the SVD) timed separately, on the
   same (θ, X) streams as ``census`` uses;
-* ``census_output``: one end-to-end ``symdisc.census(level="output")`` call;
-* ``census_loss``: one end-to-end ``symdisc.census(level="loss")`` call (B×p Jacobian, cheap);
+* ``census_output``: one end-to-end ``symdisc.census(level="output", method="svd", rtol=1e-10)`` call (the
+  dense-SVD path with the fixed cut, the census's only path when this benchmark was recorded);
+* ``census_loss``: the same at ``level="loss"`` (B×p Jacobian, cheap);
 * ``split_loss``: ``loss_jacobian`` and ``null_dimension`` timed separately.
 
     python benchmarks/census_mlp.py [--batch-size 1024] [--points 1] [--device cpu]
@@ -32,24 +33,12 @@ import shlex
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import cpu_model, peak_rss_mib  # noqa: E402
+
 KINDS = ("split_output", "census_output", "split_loss", "census_loss")
 
 
-def _peak_rss_mib() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def mlp_params(dims: list[int]) -> int:
@@ -84,7 +73,7 @@ def measure(task: dict) -> dict:
     sync()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    baseline = _peak_rss_mib()
+    baseline = peak_rss_mib()
     out: dict = {"kind": kind, "num_params": p, "threads": torch.get_num_threads(),
                  "baseline_rss_mib": round(baseline, 1)}
 
@@ -99,7 +88,7 @@ def measure(task: dict) -> dict:
             J = output_jacobian(arch, theta, X) if level == "output" else loss_jacobian(arch, theta, X, Y)
             sync()
             t1 = time.perf_counter()
-            rss_jac.append(_peak_rss_mib())
+            rss_jac.append(peak_rss_mib())
             d, gap = null_dimension(J, DEFAULT_RTOL)
             sync()
             t2 = time.perf_counter()
@@ -115,7 +104,8 @@ def measure(task: dict) -> dict:
         level = kind.removeprefix("census_")
         sync()
         t0 = time.perf_counter()
-        res = symdisc.census(arch, [B], level=level, points=points, seed=seed)
+        # today's path as measured on 2026-11-23: dense SVD, fixed cut rtol 1e-10 (census_scale.py: the new default)
+        res = symdisc.census(arch, [B], level=level, points=points, seed=seed, method="svd", rtol=1e-10)
         sync()
         out["wall_seconds"] = round(time.perf_counter() - t0, 4)
         row = res.row(B)
@@ -129,7 +119,7 @@ def measure(task: dict) -> dict:
             known_loss_orbit_dim=res.known_loss_orbit_dim,
             known_symmetries=res.known_symmetries,
         )
-    out["peak_rss_mib"] = round(_peak_rss_mib() - baseline, 1)
+    out["peak_rss_mib"] = round(peak_rss_mib() - baseline, 1)
     if cuda:
         out["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out
@@ -238,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "python_version": platform.python_version(),
         "torch_num_threads": results[-1]["census_output"]["threads"],
         "os_cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "device": args.device,
         "dtype": "float64",
         "rtol": 1e-10,

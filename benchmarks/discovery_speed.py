@@ -40,6 +40,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.record import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ARCH, K, DRAWS = "tiny-transformer", 8, 32
 IMPLS = {  # name -> LoopObjective options (None: symdisc's own Trainer)
@@ -50,16 +53,6 @@ IMPLS = {  # name -> LoopObjective options (None: symdisc's own Trainer)
 }
 RTOL, ATOL = 1e-4, 1e-12  # agreement: relative 1e-4, or both below 1e-12 (terms that are 0 up to rounding)
 
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _git_commit() -> str | None:
@@ -342,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "python_version": platform.python_version(),
         "torch_num_threads": next(iter(next(iter(runs.values())).values()))["threads"] if runs else None,
         "os_cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "loadavg_1min_range": [min(loads), max(loads)] if loads else None,
         "configuration": {"architecture": ARCH, "preset": "unconstrained", "k": K, "draws": DRAWS, "batch": 8,
                           "num_params": 28, "dtype": "float32", "device": "cpu",

@@ -91,7 +91,8 @@ def _reach_table() -> str:
     return markdown_reach()
 
 
-TABLES = {"census_presets": _census_table, "census_detected": _detected_table, "discovery": _discovery_table, "discovery_reach": _reach_table}
+TABLES = {"census_presets": _census_table, "census_detected": _detected_table, "discovery": _discovery_table,
+          "discovery_reach": _reach_table}
 
 
 def _read(path: Path) -> dict:

@@ -1,17 +1,26 @@
-"""Numerical rank and the subspaces built on it: the one rank rule every module uses.
+"""Numerical rank and the subspaces built on it: the rank rules every module uses.
 
-rank_rtol(A) = #{σ_i > rtol·σ_max} (0 when σ_max = 0).  The census, the known orbit dimension,
-verification's null spaces and spans all cut singular values with this rule.  Also ``expm``, the one
-matrix exponential every group action uses.
+* fixed cut   rank_rtol(A) = #{σ_i > rtol·σ_max} (0 when σ_max = 0).  The known orbit dimension,
+  verification's null spaces and spans, and the census with an explicit ``rtol`` use it.
+* gap cut     (``gap_cut``, the census's default) the rank at the largest gap of log10 σ, every σ
+  floored at φ = √max(N, n)·ε·σ_max: the computed σ of exactly-null directions lie below it (0.3–7
+  ε·σ_max measured, benchmarks/census_noise.py), while MATLAB's / numpy's max(N, n)·ε·σ_max would
+  hide genuine σ ≈ 1e-13·σ_max at N ≈ 10³.  The cut is *ambiguous* when that gap is under
+  ``min_gap`` decades or the runner-up gap is within ``margin`` decades of it.
+
+Also ``expm``, the one matrix exponential every group action uses.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 DEFAULT_RTOL = 1e-10
+MIN_GAP_DECADES = 3.0  # a cut whose gap is narrower is ambiguous
+GAP_MARGIN_DECADES = 1.0  # ... and so is one whose runner-up gap is within this of it
 
 
 def rank_from_singular_values(s: torch.Tensor, rtol: float = DEFAULT_RTOL) -> int:
@@ -59,6 +68,70 @@ def null_dimension(J: torch.Tensor, rtol: float = DEFAULT_RTOL) -> tuple[int, fl
         floor = torch.finfo(s.dtype).eps * float(s[0])
         gap = math.log10(float(s[rank - 1]) / max(float(s[rank]), floor))
     return p - rank, gap
+
+
+@dataclass(frozen=True)
+class RankCut:
+    """Where a spectrum was cut.  ``rank`` (of n columns); ``gap_decades`` = log10(σ_r / max(σ_{r+1}, floor))
+    at the cut (None when nothing or everything is cut); ``rtol`` the effective relative threshold of the cut
+    (gap cut: the geometric middle of the gap over σ_max; fixed cut: the rtol given); ``ambiguous`` whether
+    the gap fails to support the count; ``runner_up_rank`` / ``runner_up_decades`` the second-largest gap."""
+
+    rank: int
+    gap_decades: float | None
+    rtol: float | None
+    ambiguous: bool = False
+    runner_up_rank: int | None = None
+    runner_up_decades: float | None = None
+
+
+def rank_floor(smax: float, rows: int, cols: int, dtype: torch.dtype = torch.float64) -> float:
+    """φ = √max(rows, cols)·ε·σ_max: singular values below it are indistinguishable from 0."""
+    return math.sqrt(max(rows, cols)) * torch.finfo(dtype).eps * smax
+
+
+def _padded(s: torch.Tensor, n: int) -> torch.Tensor:
+    s = torch.sort(s.detach().abs().to(torch.float64).cpu(), descending=True).values
+    return torch.cat([s, s.new_zeros(max(n - s.numel(), 0))])[:n]
+
+
+def gap_cut(s: torch.Tensor, n: int, rows: int, min_gap: float = MIN_GAP_DECADES,
+            margin: float = GAP_MARGIN_DECADES, dtype: torch.dtype = torch.float64) -> RankCut:
+    """Rank of an (rows × n) matrix with singular values ``s`` (any order; missing ones are 0) at the
+    largest gap of log10 max(σ_i, φ), with a virtual σ_{n+1} = φ (so full rank is a candidate)."""
+    s = _padded(s, n)
+    if n == 0 or not s[0] > 0:
+        return RankCut(0, None, None)
+    smax = float(s[0])
+    floor = rank_floor(smax, rows, n, dtype)
+    logs = torch.log10(torch.cat([s.clamp_min(floor), s.new_tensor([floor])]))
+    gaps = logs[:-1] - logs[1:]  # gaps[k]: between σ_{k+1} and σ_{k+2}, i.e. rank k + 1
+    order = torch.argsort(gaps, descending=True, stable=True)
+    best = int(order[0])
+    gap = float(gaps[best])
+    second = int(order[1]) if n > 1 else None
+    gap2 = float(gaps[second]) if second is not None else None
+    rtol = 10 ** (0.5 * float(logs[best] + logs[best + 1])) / smax
+    ambiguous = gap < min_gap or (gap2 is not None and gap - gap2 < margin)
+    return RankCut(best + 1, gap, rtol, ambiguous, None if second is None else second + 1, gap2)
+
+
+def rtol_cut(s: torch.Tensor, n: int, rtol: float = DEFAULT_RTOL) -> RankCut:
+    """The fixed cut #{σ_i > rtol·σ_max}, with the gap at it (the dropped σ floored at ε·σ_max; None when
+    every computed σ is kept, as ``null_dimension`` reports it)."""
+    computed = min(s.numel(), n)
+    s = _padded(s, n)
+    rank = rank_from_singular_values(s, rtol)
+    gap = None
+    if 0 < rank < computed:
+        floor = torch.finfo(torch.float64).eps * float(s[0])
+        gap = math.log10(float(s[rank - 1]) / max(float(s[rank]), floor))
+    return RankCut(rank, gap, rtol)
+
+
+def singular_values(J: torch.Tensor) -> torch.Tensor:
+    """σ(J), descending (LAPACK on the tall orientation)."""
+    return _svdvals(J) if J.numel() else J.new_zeros(0)
 
 
 # torch.linalg.matrix_exp evaluates a single matrix by a Taylor polynomial of a degree chosen from its 1-norm;

@@ -37,6 +37,10 @@ MY_MODEL = textwrap.dedent(
 
     def make_bare():
         return Net(), sample_batch, "mse"
+
+
+    def make_smooth():
+        return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)), sample_batch, "mse"
     """
 )
 FAST = ["--steps", "12", "--train-size", "64", "--batch-size", "16", "--teleport-steps", "3"]
@@ -72,9 +76,17 @@ def test_user_module_trained_with_and_without_teleports(capsys, my_model, tmp_pa
 
 
 def test_user_module_without_known_symmetries_says_what_to_do(capsys, my_model):
-    code, out, err = run(capsys, "teleport", f"{my_model}:make_bare", *FAST)
+    """tanh has no continuous symmetry to detect (its sign flips are discrete): refused in one line."""
+    code, out, err = run(capsys, "teleport", f"{my_model}:make_smooth", *FAST)
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "declares no known continuous symmetry" in err and "artefact" in err
+    assert "no known continuous symmetry (none declared or detected" in err and "artefact" in err
+
+
+def test_user_module_teleports_along_its_detected_symmetries(capsys, my_model):
+    """Nothing declared: the ReLU rescalings are detected and teleports move along them."""
+    code, out, err = run(capsys, "teleport", f"{my_model}:make_bare", "--json", *FAST)
+    assert code == 0, err
+    assert json.loads(out)["symmetry"]["num_generators"] == 16
 
 
 def test_zoo_preset_data_dependent_symmetry(capsys):

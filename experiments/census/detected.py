@@ -111,7 +111,7 @@ def markdown(document: dict) -> str:
 
 
 RUNNERS = [Runner("census_detected", "detected known symmetries vs the census on GPT-style models and CNNs",
-                  run, figure, {"points": 1, "batch_sizes": [4, 16, 64], "cases": list(CASES)},
+                  run, figure, {"points": 1, "batch_sizes": [4, 16, 64, 2048], "cases": list(CASES)},
                   {"points": 1, "batch_sizes": [2, 8], "cases": ["CNN conv-ReLU-conv, bias",
                                                                "Sequential(Linear, ReLU, Linear)"]},
                   summarize, group="")]

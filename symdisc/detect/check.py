@@ -37,8 +37,8 @@ def invariance(sym: Symmetry, arch: Architecture, points: int = 2, seed: int = 0
         theta = arch.sample_params(make_generator(seed, 10, j))
         X, Y = arch.sample_data(B, make_generator(seed, 11, j))
         c = _scale(sym) * torch.randn(sym.num_generators, generator=make_generator(seed, 12, j), dtype=torch.float64)
-        kept = (lambda th: arch.forward(th, X)) if sym.preserves == "output" else (
-            lambda th: arch.per_sample_loss(th, X, Y))
+        kept = (lambda th, X=X: arch.forward(th, X)) if sym.preserves == "output" else (
+            lambda th, X=X, Y=Y: arch.per_sample_loss(th, X, Y))
         with torch.no_grad():
             new = sym.act(c, theta, X if sym.data_dependent else None)
             f0, f1 = kept(theta), kept(new)

@@ -100,23 +100,37 @@ def update_card(directory: str | Path, **fields: Any) -> dict:
 
 
 def read_card(directory: str | Path) -> dict:
-    path = Path(directory) / CARD
-    if not path.is_file():
-        raise ArtefactError(f"{directory} holds no artefact ({CARD} missing)")
-    try:
-        card = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{path} is corrupted or truncated: {e}") from None
+    card, path = read_json_card(directory, "an artefact")
     _check_card(card, str(path))
     return card
 
 
-def _check_card(card: Any, where: str) -> None:
-    if not isinstance(card, dict) or card.get("kind") != KIND:
-        raise ArtefactError(f"{where} is not a symdisc learned-symmetry card")
-    if card.get("schema_version") != SCHEMA_VERSION:
+def read_json_card(directory: str | Path, what: str, kind: str | None = None,
+                   schema: int | None = None) -> tuple[Any, Path]:
+    """(the parsed card.json of ``directory``, its path); ArtefactError if missing or unreadable, or (when given)
+    of another ``kind`` or schema version."""
+    path = Path(directory) / CARD
+    if not path.is_file():
+        raise ArtefactError(f"{directory} holds no {what} ({CARD} missing)")
+    try:
+        card = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{path} is corrupted or truncated: {e}") from None
+    if kind is not None:
+        check_kind(card, str(path), kind, schema, what)
+    return card, path
+
+
+def check_kind(card: Any, where: str, kind: str, schema: int, what: str) -> None:
+    if not isinstance(card, dict) or card.get("kind") != kind:
+        raise ArtefactError(f"{where} is not a symdisc {what} card")
+    if card.get("schema_version") != schema:
         raise ArtefactError(f"{where}: schema version {card.get('schema_version')} is not supported "
-                           f"(this symdisc reads {SCHEMA_VERSION})")
+                            f"(this symdisc reads {schema})")
+
+
+def _check_card(card: Any, where: str) -> None:
+    check_kind(card, where, KIND, SCHEMA_VERSION, "learned-symmetry")
     for key in ("architecture", "generators", "action"):
         if not isinstance(card.get(key), dict):
             raise ArtefactError(f"{where}: card lacks {key!r}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -115,19 +114,7 @@ def save_lifted(lifted: LiftedSymmetry, directory: str | Path, report: dict | No
 
 
 def read_lifted_card(directory: str | Path) -> dict:
-    path = Path(directory) / CARD
-    if not path.is_file():
-        raise ArtefactError(f"{directory} holds no lifted symmetry ({CARD} missing)")
-    try:
-        card = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{path} is corrupted or truncated: {e}") from None
-    if not isinstance(card, dict) or card.get("kind") != KIND:
-        raise ArtefactError(f"{path} is not a symdisc lifted-symmetry card")
-    if card.get("schema_version") != SCHEMA_VERSION:
-        raise ArtefactError(f"{path}: schema version {card.get('schema_version')} is not supported "
-                            f"(this symdisc reads {SCHEMA_VERSION})")
-    return card
+    return learned_artefact.read_json_card(directory, "lifted symmetry", KIND, SCHEMA_VERSION)[0]
 
 
 def _rebuild(record: dict, where: str):

@@ -60,6 +60,17 @@ def _apply_along(T: torch.Tensor, M: torch.Tensor, axis: int, index: tuple[int, 
     return moved.index_copy(0, idx, new).movedim(0, axis)
 
 
+def _scale_along(T: torch.Tensor, v: torch.Tensor, axis: int, index: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``_apply_along`` for M = diag(v): T[..i..] ↦ v_i T[..i..] (replicas of unit i, as grouped there, alike)."""
+    moved = T.movedim(axis, 0)
+    if index is None:
+        return (v.reshape(-1, *[1] * (moved.ndim - 1)) * moved).movedim(0, axis)
+    idx = torch.tensor(index, device=T.device)
+    sub = moved.index_select(0, idx)
+    factor = v.repeat_interleave(len(index) // v.shape[0]).reshape(-1, *[1] * (sub.ndim - 1))
+    return moved.index_copy(0, idx, factor * sub).movedim(0, axis)
+
+
 class HiddenSpace:
     """A hidden space of dimension h and the tensors attached to it."""
 
@@ -84,6 +95,13 @@ class HiddenSpace:
         for a in self.attachments:
             M = g if a.role == "produces" else g_inv_alpha.transpose(0, 1)
             params[a.name] = _apply_along(params[a.name], M, a.axis, a.index)
+        return self.layout.flatten(params)
+
+    def scale(self, theta: torch.Tensor, s: torch.Tensor, s_inv_alpha: torch.Tensor) -> torch.Tensor:
+        """``transform`` for g = diag(s), g^{-α} = diag(s_inv_alpha), as products along the axis."""
+        params = dict(self.layout.unflatten(theta))
+        for a in self.attachments:
+            params[a.name] = _scale_along(params[a.name], s if a.role == "produces" else s_inv_alpha, a.axis, a.index)
         return self.layout.flatten(params)
 
     def touched(self) -> list[str]:
@@ -135,15 +153,13 @@ class MatrixGroupSymmetry(Symmetry):
     def act(self, coeffs, theta, X=None):
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
         h = self.space.dim
+        if self.algebra == "diag":  # g = diag(e^c): scale along the hidden axis (O(p); no h×h matrices)
+            return self.space.scale(theta, torch.exp(coeffs), torch.exp(-self.alpha * coeffs))
         if self.algebra == "gl":  # Σ_ab c_ab E_ab (row-major basis): no (h², h, h) basis tensor
             M = coeffs.reshape(h, h)
         else:
             M = torch.einsum("k,kab->ab", coeffs, self.generators(theta.dtype, theta.device))
-        if self.algebra == "diag":
-            d = torch.diagonal(M)
-            g, g_inv = torch.diag(torch.exp(d)), torch.diag(torch.exp(-self.alpha * d))
-        else:
-            g, g_inv = expm(M), expm(-M)
+        g, g_inv = expm(M), expm(-M)
         return self.space.transform(theta, g, g_inv)
 
     def describe(self) -> dict:
