@@ -175,6 +175,10 @@ def test_cli_known_lift_with_padding_reloads_the_same_points(capsys, tmp_path):
     assert lifted.kinds == ("deeper", "smaller batch") and lifted.padding.shape == (2, 3)
     card = json.loads((out / "card.json").read_text())
     assert card["source"]["kind"] == "known" and card["tensors"]["file"] == "lift.safetensors"
+    before = (out / "card.json").read_bytes()
+    code, stdout, err = run(capsys, "verify", str(out), "--draws", "2", "--json")  # a lifted directory verifies too
+    assert code == 0, err
+    assert json.loads(stdout)["verified"]["count"] == 9 and (out / "card.json").read_bytes() == before
 
 
 def test_cli_invalid_lift_writes_nothing(capsys, tmp_path):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from symdisc.architecture import Architecture
-from symdisc.discovery.artefact import load, update_card
+from symdisc.discovery.artefact import CARD, load, update_card
+from symdisc.lifting.artefact import KIND as LIFTED_KIND
+from symdisc.lifting.artefact import load_lifted
 from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 from symdisc.verification.config import VerifyConfig
@@ -29,6 +32,9 @@ def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draw
         sym, arch = source, arch if arch is not None else getattr(source, "arch", None)
         if arch is None:
             raise InputError(f"pass the architecture {source.name} acts on (arch=…)")
+    elif isinstance(source, (str, Path)) and _is_lifted(source):
+        sym = load_lifted(source)
+        arch = sym.arch
     elif isinstance(source, (str, Path)):
         sym = load(source, arch=arch, fields="all")
         arch = sym.arch
@@ -36,6 +42,17 @@ def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draw
         raise InputError(f"verify takes an artefact path or a Symmetry, got {type(source).__name__}")
     cfg = VerifyConfig(draws=draws, seed=seed, curves=curves)
     report = verify_symmetry(sym, arch, default_batch(sym, arch) if batch is None else batch, cfg)
-    if not isinstance(source, Symmetry) and Path(source).is_dir():
+    if not isinstance(source, Symmetry) and Path(source).is_dir() and not _is_lifted(source):
         update_card(source, verification=report)
     return report
+
+
+def _is_lifted(source: str | Path) -> bool:
+    """A directory written by ``symdisc lift`` (its card's kind), verified as the lifted symmetry it rebuilds."""
+    path = Path(source) / CARD
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("kind") == LIFTED_KIND
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
