@@ -7,9 +7,9 @@ from pathlib import Path
 
 from symdisc.architecture import Architecture
 from symdisc.discovery.artefact import CARD, load, update_card
+from symdisc.errors import InputError
 from symdisc.lifting.artefact import KIND as LIFTED_KIND
 from symdisc.lifting.artefact import load_lifted
-from symdisc.errors import InputError
 from symdisc.symmetry.base import Symmetry
 from symdisc.verification.config import VerifyConfig
 from symdisc.verification.run import verify_symmetry
