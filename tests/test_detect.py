@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from experiments.census.models import GPT, cnn, image_batches, token_batches
+from experiments.census.models import GPT, LlamaBlockLM, cnn, image_batches, token_batches
 from symdisc import SymdiscWarning, census, make_generator, zoo
 from symdisc.cli.main import main
 from symdisc.detect import declared, detect, detect_known
@@ -274,3 +274,13 @@ def test_boolean_inputs_discover_and_verify_end_to_end(tmp_path, capsys):
     assert report["verification"]["unavailable"]["data_dependence_median"].startswith("integer or boolean")
     assert main(["verify", str(run), "--arch", f"{script}:build", "--draws", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data_dependence_median"] is None
+
+
+def test_llama_style_block_rmsnorm_rotations_and_swiglu_rescalings():
+    """RMSNorm written out (x·rsqrt(mean x²+ε)·w), SwiGLU, untied head: per-head GL, the stream's full SO(d)
+    (RMS norms keep any rotation), RMSNorm-weight and SwiGLU rescalings explain the whole null space."""
+    torch.manual_seed(0)
+    arch = zoo.from_module(LlamaBlockLM(16).eval(), token_batches(16, 6), "cross_entropy")
+    found = detect_known(arch)
+    assert found.by_kind() == {"GL": 64, "SO": 28, "rescaling": 3 * 8 + 16, "softmax-translation": 8}
+    assert found.orbit_dim == own_null_dim(arch, 32) == 132

@@ -1,7 +1,7 @@
-"""Detected known symmetries against the census on third-party-style models (docs/census.md, "Known symmetries
-of any module"): a nanoGPT-style GPT with and without biases (manual attention and SDPA), CNNs, a Sequential
-MLP.  Per case: the detected orbit dimension by kind (``symdisc.detect``), the census output null dimension
-per batch size, and the unexplained remainder.  Intrinsically one run (the seed is the census's).
+"""Detected known symmetries against the census on third-party-style models (docs/detection.md): a nanoGPT-style
+GPT with and without biases (manual attention and SDPA), a LLaMA-style block, CNNs, a Sequential MLP.  Per case:
+the detected orbit dimension by kind (``symdisc.detect``), the census output null dimension per batch size, and
+the unexplained remainder.  Intrinsically one run (the seed is the census's).
 
 Config: ``points``, ``batch_sizes``, ``cases`` (labels of ``CASES``).  ``python -m experiments table
 census_detected`` prints the docs' table from the committed result.
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import symdisc
-from experiments.census.models import GPT, cnn, image_batches, token_batches
+from experiments.census.models import GPT, LlamaBlockLM, cnn, image_batches, token_batches
 from experiments.registry import Runner, seed_results
 from symdisc.detect import detect_known
 from symdisc.errors import InputError
@@ -28,6 +28,10 @@ VOCAB, T = 16, 6
 def _gpt(bias: bool, flash: bool = False):
     return symdisc.zoo.from_module(GPT(VOCAB, 8, 8, 2, 2, bias=bias, flash=flash).eval(), token_batches(VOCAB, T),
                                    "cross_entropy", name="gpt")
+
+
+def _llama():
+    return symdisc.zoo.from_module(LlamaBlockLM(VOCAB).eval(), token_batches(VOCAB, T), "cross_entropy", name="llama")
 
 
 def _cnn(bias: bool, pooled: bool = False):
@@ -44,6 +48,7 @@ CASES = {
     "GPT, 2 layers, biases": lambda: _gpt(True),
     "GPT, 2 layers, no biases": lambda: _gpt(False),
     "GPT, 2 layers, no biases, SDPA": lambda: _gpt(False, flash=True),
+    "LLaMA-style block (RMSNorm, SwiGLU, SDPA)": _llama,
     "CNN conv-ReLU-conv, bias": lambda: _cnn(True),
     "CNN conv-ReLU-conv, no bias": lambda: _cnn(False),
     "CNN pooled + linear head, bias": lambda: _cnn(True, pooled=True),
@@ -95,14 +100,16 @@ def figure(document: dict, path: Path) -> None:
 
 
 def markdown(document: dict) -> str:
-    """Case, p, detected orbit dimension by kind, census output null dimension per batch size, unexplained."""
+    """Case, p, detected orbit dimension (output level, bold) by kind, census output null dimension per batch size
+    (None: the gap does not support a count), unexplained."""
     result = seed_results(document)[0]
     batches = result["batch_sizes"]
     lines = ["| case | p | detected (by kind) | " + " | ".join(f"null B={b}" for b in batches)
              + " | unexplained at largest B |", "|---|---|---|" + "---|" * len(batches) + "---|"]
     for c in result["results"]:
         d, rows = c["detection"], c["census"]["rows"]
-        kinds = ", ".join(f"{k} {v}" for k, v in d["by_kind"].items() if v)
+        kinds = ", ".join(f"{k} {v}" + (" (loss level)" if k == "softmax-translation" else "")
+                          for k, v in d["by_kind"].items() if v)
         dims = " | ".join(str(r["output_null_dim"]) for r in rows)
         last = rows[-1]["output_null_dim"]
         lines.append(f"| {c['case']} | {c['census']['num_params']} | **{d['orbit_dim']}**: {kinds} | {dims} | "

@@ -1,6 +1,7 @@
 """Third-party-style models a user brings (written the way popular public code writes them, not for symdisc):
 a nanoGPT-style GPT (token + position embeddings, pre-LayerNorm causal attention with fused QKV, GELU MLP,
-tied head) and small CNNs.  Used by the detection census (``census_detected``) and the tests."""
+tied head), a LLaMA-style LM (RMSNorm written out, SwiGLU) and small CNNs.  Used by the detection census
+(``census_detected``) and the tests."""
 
 from __future__ import annotations
 
@@ -79,6 +80,40 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x)
         return self.lm_head(self.transformer.ln_f(x))
+
+
+class RMSNorm(nn.Module):
+    """LLaMA's RMSNorm, written out as its reference code does."""
+
+    def __init__(self, d: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class LlamaBlockLM(nn.Module):
+    """A LLaMA-style LM: embedding, one pre-RMSNorm block (separate q/k/v/o projections, SDPA, SwiGLU MLP, no
+    biases), a final RMSNorm and an untied head."""
+
+    def __init__(self, vocab: int = 16, d: int = 8, n_head: int = 2, hidden: int = 16):
+        super().__init__()
+        self.emb, self.n1, self.n2, self.norm = nn.Embedding(vocab, d), RMSNorm(d), RMSNorm(d), RMSNorm(d)
+        self.wq, self.wk, self.wv, self.wo = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.w1, self.w3 = nn.Linear(d, hidden, bias=False), nn.Linear(d, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, d, bias=False)
+        self.head, self.n_head = nn.Linear(d, vocab, bias=False), n_head
+
+    def forward(self, idx):
+        x = self.emb(idx)
+        B, T, C = x.shape
+        y = self.n1(x)
+        q, k, v = (w(y).view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        x = x + self.wo(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C))
+        y = self.n2(x)
+        x = x + self.w2(F.silu(self.w1(y)) * self.w3(y))
+        return self.head(self.norm(x))
 
 
 def cnn(bias: bool = True, pooled: bool = False) -> nn.Module:

@@ -174,18 +174,18 @@ def mean_shift_candidates(flow: Dataflow, layout: ParamLayout) -> list[Candidate
     streams: dict[frozenset, list[int]] = defaultdict(list)
     for r in {c.find(x)[0] for x in range(len(c))}:
         cons = c.info[r].consumers
-        if cons and all(k.startswith("layer_norm:") for k in cons):
+        if cons and all(k.startswith(("layer_norm:", "rms_norm:")) for k in cons):
             consumed = any(slot.role == "consumes" for _, slot in by_root[r])
             if not consumed:
                 streams[frozenset(cons)].append(r)
     found = []
     for cons, roots in streams.items():
-        normed = [n["normed"] for n in flow.norms if f"layer_norm:{n['node']}" in cons]
+        normed = [n["normed"] for n in flow.norms if n["tag"] in cons]
         if not normed or any(v is None for v in normed):
             continue
         axis_roots = {c.find(int(x))[0] for x in normed[0].tolist()}
         if set(roots) != axis_roots:
-            continue  # the shift must cover the whole normalised axis
+            continue  # the shift or rotation must cover the whole normalised axis
         per_param: dict[tuple[str, int], list[int]] = defaultdict(list)
         for r in roots:
             for _, slot in by_root[r]:
@@ -194,8 +194,8 @@ def mean_shift_candidates(flow: Dataflow, layout: ParamLayout) -> list[Candidate
         if rotation is not None:
             found.append(rotation)
         for (param, axis), positions in per_param.items():
-            if param in flow.poisoned:
-                continue
+            if param in flow.poisoned or not all(k.startswith("layer_norm:") for k in cons):
+                continue  # an RMS norm does not remove c·1
             V = _ones_along(layout, param, axis, sorted(positions))
             found.append(Candidate(TranslationSymmetry(layout, V, f"mean-shift[{param}]", "output",
                                                        source="detected: layer norm removes c·1"),
@@ -225,7 +225,7 @@ def _stream_rotation(flow: Dataflow, layout: ParamLayout, cons, axis_ids, by_roo
     nodes = {n.name: n for n in flow.traced.graph.nodes}
     norms = []
     for rec in flow.norms:
-        if f"layer_norm:{rec['node']}" not in cons:
+        if rec["tag"] not in cons:
             continue
         weights = []
         for u in nodes[rec["node"]].users:
@@ -235,8 +235,9 @@ def _stream_rotation(flow: Dataflow, layout: ParamLayout, cons, axis_ids, by_roo
             weights.append(W)
         norms.append((rec["gamma"], rec["beta"], weights))
     writers = ", ".join(sorted({a.name for a in atts}))
-    sym = StreamRotation(HiddenSpace(layout, h, atts), norms, f"SO({h - 1})[stream: {writers}]")
-    return Candidate(sym, "SO", f"a stream of {h} read only by layer norms feeding linear layers")
+    fix = any(k.startswith("layer_norm:") for k in cons)  # mean subtraction: R must fix 1; RMS: any rotation
+    sym = StreamRotation(HiddenSpace(layout, h, atts), norms, f"SO({h - fix})[stream: {writers}]", fix_ones=fix)
+    return Candidate(sym, "SO", f"a stream of {h} read only by norms feeding linear layers")
 
 
 def _ones_along(layout: ParamLayout, param: str, axis: int, positions: list[int]) -> torch.Tensor:

@@ -84,6 +84,8 @@ class Dataflow:
         self.scales: set[str] = set()  # parameters that produce coordinates multiplicatively (norm weights)
         self.notes: list[str] = []
         self.unknown: set[str] = set()
+        self.norm_of: dict[str, set[int]] = {}  # untracked tensors that are functions of a norm of these coordinates
+        self.normalised: dict[str, dict] = {}  # node of x / r(x) (an RMS normalisation written out) → its record
         self.output_classes: torch.Tensor | None = None  # the coordinates along the output's last (class) axis
         self.data_indexed: set[str] = set()  # embeddings indexed by the data (their unused rows depend on X)
         self.embeddings: dict[str, list[int]] = {}  # embedding table → the coordinates its columns write
@@ -196,12 +198,14 @@ class Dataflow:
         handler = getattr(self, f"_op_{name}", None)
         if handler is not None:
             self.env[node.name] = handler(node, args, kwargs)
+            self._tag_norm(node)
             return
         leaves = torch.utils._pytree.tree_leaves((args, kwargs))
         tensors = [a for a in leaves if isinstance(a, (torch.Tensor, ParamRef))]
         tracked = any(isinstance(a, ParamRef) or (a >= 0).any() for a in tensors)
         if name in CONSTANT_OPS or not tracked:
             self.env[node.name] = self._blank(node)
+            self._tag_norm(node)
         elif name in SHAPE_OPS or name in IDENTITY_OPS:
             self.env[node.name] = self._shape(node, name, args, kwargs)
         elif name in DIAG_OPS or name in NONLINEAR_OPS:
@@ -217,6 +221,19 @@ class Dataflow:
             self.env[node.name] = x.clone()
         else:
             self._unknown(node, name, args, kwargs)
+
+    def _tag_norm(self, node) -> None:
+        """An untracked result computed only from untracked tensors, one of which is a function of a norm of
+        coordinates S (mean of x² over the feature axis, its rsqrt …), is one too."""
+        out = self.env.get(node.name)
+        if not isinstance(out, torch.Tensor) or (out >= 0).any() or node.name in self.norm_of:
+            return
+        tags = [self.norm_of[a.name] for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs))
+                if isinstance(a, torch.fx.Node) and a.name in self.norm_of]
+        inputs = [self.env.get(a.name) for a in torch.utils._pytree.tree_leaves((node.args, node.kwargs))
+                  if isinstance(a, torch.fx.Node)]
+        if tags and not any(isinstance(t, torch.Tensor) and (t >= 0).any() for t in inputs):
+            self.norm_of[node.name] = set().union(*tags)
 
     def _unknown(self, node, name, args, kwargs):
         self.unknown.add(name)
@@ -435,12 +452,13 @@ class Dataflow:
             ch = self._channel(x, -1) if ndims == 1 else None
             normed = ch
             for c in self._present(x):
-                self.coords.cls(c).consumers.add(f"{kind}:{node.name}" if (mean and ch is not None) else kind)
+                self.coords.cls(c).consumers.add(f"{kind}:{node.name}" if ch is not None else kind)
                 self.coords.kill(c, f"normalised by {kind}")
         params = [p for p in (w, b) if isinstance(p, ParamRef)]
+        tag = f"{kind}:{node.name}"
         if ndims != 1 or not params:
             self.norms.append({"node": node.name, "gamma": getattr(w, "name", None), "beta": getattr(b, "name", None),
-                               "coords": None, "normed": normed, "mean": mean})
+                               "coords": None, "normed": normed, "mean": mean, "tag": tag})
             return self._blank(node)
         ids = self._produce(node, params[0], 0, out_shape[-1], f"{kind} affine", level=1)
         if isinstance(w, ParamRef):
@@ -449,7 +467,7 @@ class Dataflow:
             for pos, c in enumerate(ids.tolist()):
                 self.coords.attach(c, p.name, 0, pos, "produces")
         self.norms.append({"node": node.name, "gamma": getattr(w, "name", None), "beta": getattr(b, "name", None),
-                           "coords": ids.tolist(), "normed": normed, "mean": mean})
+                           "coords": ids.tolist(), "normed": normed, "mean": mean, "tag": tag})
         return ids.expand(out_shape).clone()
 
     def _op_batch_norm(self, node, args, kwargs):
@@ -528,7 +546,14 @@ class Dataflow:
             if isinstance(x, torch.Tensor) and not (x >= 0).any() and len(p.perm) == 1 and not p.frozen:
                 # γ ⊙ x̂ with x̂ free of coordinates: γ produces a rescalable axis
                 self.scales.add(p.name)
-                return self._produce(node, p, 0, out_shape[-1], f"scale {p.name}", level=1).expand(out_shape).clone()
+                ids = self._produce(node, p, 0, out_shape[-1], f"scale {p.name}", level=1)
+                src = next((n.name for n in node.args if isinstance(n, torch.fx.Node) and n.name in self.normalised),
+                           None)
+                if src is not None:  # the affine weight of a written-out RMS norm: its output is this node
+                    rec = self.normalised.pop(src)
+                    rec.update(node=node.name, gamma=p.name, coords=ids.tolist())
+                    self.normalised[node.name] = rec
+                return ids.expand(out_shape).clone()
             self._poison([a, b], "multiplied in an unrecognised way")
             self._kill(x, "multiplied by a parameter")
             return self._blank(node)
@@ -536,15 +561,44 @@ class Dataflow:
             return (a if isinstance(a, torch.Tensor) else b).clone()  # times a number: linear
         A, B = self._broadcast(out_shape, a), self._broadcast(out_shape, b)
         if (A >= 0).any() and (B >= 0).any():
-            self._kill(A, "a product of two hidden tensors")
-            self._kill(B, "a product of two hidden tensors")
-            return self._blank(node)
+            return self._gate(A, B)
         x, factor = (A, b) if (A >= 0).any() else (B, a)
+        other = node.args[1] if x is A else node.args[0]
+        if isinstance(other, torch.fx.Node) and other.name in self.norm_of and \
+                {self.coords.find(c)[0] for c in self._present(x)} <= self.norm_of[other.name]:
+            return self._rms(node, x)
         varying = [d for d in range(x.dim()) if self._varies(x, d)]
         lead = x.dim() - factor.dim()
         if any(d >= lead and factor.shape[d - lead] != 1 for d in varying):
             self._restrict(x, 1, nonlinear=True)  # a factor varying along the coordinates: diagonal g only
         return x.clone()
+
+    def _gate(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        """a ⊙ b of two hidden tensors (a gated unit, SwiGLU's silu(W₁y) ⊙ W₃y): when one side can no longer be
+        rescaled (after a non-homogeneous map), the product carries the other side's coordinates, rescalable
+        by a positive diagonal g only; otherwise neither survives."""
+        fixed = [all(self.coords.cls(c).level >= 2 for c in self._present(t)) for t in (A, B)]
+        if fixed[0] != fixed[1] and bool(((A >= 0) == (B >= 0)).all()):
+            live, dead = (B, A) if fixed[0] else (A, B)
+            self._kill(dead, "gates another hidden tensor")
+            self._restrict(live, 1, nonlinear=True)
+            return live.clone()
+        self._kill(A, "a product of two hidden tensors")
+        self._kill(B, "a product of two hidden tensors")
+        return torch.full_like(A, -1)
+
+    def _rms(self, node, x: torch.Tensor) -> torch.Tensor:
+        """x · r(‖x‖) — an RMS norm written out (x · rsqrt(mean(x²) + ε)): x's coordinates end in a norm that a
+        rotation of them keeps; the (untracked) result may then be scaled by an affine weight."""
+        normed = self._channel(x, -1)
+        for c in self._present(x):
+            self.coords.cls(c).consumers.add(f"rms_norm:{node.name}")
+            self.coords.kill(c, "normalised by an RMS norm")
+        rec = {"node": node.name, "gamma": None, "beta": None, "coords": None, "normed": normed, "mean": False,
+               "tag": f"rms_norm:{node.name}"}
+        self.norms.append(rec)
+        self.normalised[node.name] = rec
+        return torch.full(tuple(_val(node).shape), -1, dtype=torch.long)
 
     def _op_div(self, node, args, kwargs):
         a, b = args[0], args[1]
@@ -597,6 +651,7 @@ class Dataflow:
         keep = [d for d in range(x.dim()) if d not in dims]
         if any(self._varies(x, d) for d in dims):
             self._kill(x, "summed over coordinates")
+            self.norm_of[node.name] = {self.coords.find(c)[0] for c in self._present(x)}
             return self._blank(node)
         self._restrict(x, level, nonlinear=level > 0)
         sliced = x

@@ -66,27 +66,31 @@ class NormMeanShift(Symmetry):
 class StreamRotation(Symmetry):
     """Rotations of a residual stream read only by layer norms (computational invariance, as in SliceGPT).
 
-    R ∈ SO(h) fixing 1 (so R commutes with centring and keeps norms): every writer of the stream x maps
+    R ∈ SO(h) fixing 1 (so R commutes with centring and keeps norms; any R ∈ SO(h) when only RMS norms read the
+    stream, ``fix_ones=False``): every writer of the stream x maps
     x ↦ R x, so each normalised x̂ ↦ R x̂; a layer norm LN_{γ,β} read by linear layers W absorbs it with
 
         β ↦ diag(γ) R diag(1/γ) β,    W ↦ W diag(γ) Rᵀ diag(1/γ),
 
     since W' (γ ⊙ R x̂ + β') = W (γ ⊙ x̂ + β).  R = exp(Σ c_k Q A_k Qᵀ), Q an orthonormal basis of 1⊥, A_k a basis
-    of so(h−1): (h−1)(h−2)/2 generators.  ``writers``: HiddenSpace attachments (role "produces");
-    ``norms``: (γ or None, β or None, [consumer weights]).
+    of so(h−1): (h−1)(h−2)/2 generators (h(h−1)/2 without the constraint).  ``space``: the writers as
+    HiddenSpace attachments (role "produces"); ``norms``: (γ or None, β or None, [consumer weights]).
     """
 
-    def __init__(self, space, norms: list[tuple[str | None, str | None, list[str]]], name: str):
+    def __init__(self, space, norms: list[tuple[str | None, str | None, list[str]]], name: str,
+                 fix_ones: bool = True):
         super().__init__(space.layout)
-        self.space, self.norms, self.name = space, norms, name
-        h = space.dim
-        self.num_generators = (h - 1) * (h - 2) // 2
+        self.space, self.norms, self.name, self.fix_ones = space, norms, name, fix_ones
+        h = space.dim - fix_ones
+        self.num_generators = h * (h - 1) // 2
         self.source = "layer norms read the stream: rotations of 1⊥ (SliceGPT's computational invariance)"
 
     def _basis(self, dtype, device) -> torch.Tensor:
         from symdisc.symmetry.hidden import algebra_basis
 
         h = self.space.dim
+        if not self.fix_ones:
+            return algebra_basis("so", h, dtype, device)
         ones = torch.ones(h, 1, dtype=dtype, device=device) / h ** 0.5
         Q = torch.linalg.qr(torch.cat([ones, torch.eye(h, dtype=dtype, device=device)[:, : h - 1]], 1))[0][:, 1:]
         return Q @ algebra_basis("so", h - 1, dtype, device) @ Q.T
@@ -110,5 +114,5 @@ class StreamRotation(Symmetry):
         return self.layout.flatten(params)
 
     def describe(self) -> dict:
-        return {**super().describe(), "group": f"SO({self.space.dim - 1})", "acts_on": self.space.touched()
+        return {**super().describe(), "group": f"SO({self.space.dim - self.fix_ones})", "acts_on": self.space.touched()
                 + [n for gm, bt, ws in self.norms for n in ([bt] if bt else []) + ws], "source": self.source}
