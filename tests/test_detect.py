@@ -284,3 +284,16 @@ def test_llama_style_block_rmsnorm_rotations_and_swiglu_rescalings():
     found = detect_known(arch)
     assert found.by_kind() == {"GL": 64, "SO": 28, "rescaling": 3 * 8 + 16, "softmax-translation": 8}
     assert found.orbit_dim == own_null_dim(arch, 32) == 132
+
+
+def test_large_models_are_not_ranked_densely(monkeypatch):
+    """Above RANK_MAX_BYTES the p × Σk fields are not formed: every verified symmetry is kept, counted by its
+    generators (an upper bound), and the report says so."""
+    import symdisc.detect.api as api
+
+    arch = zoo.get("mlp", dims="3,4,4,2", act="linear", bias=True)
+    exact = detect(arch)
+    monkeypatch.setattr(api, "RANK_MAX_BYTES", 8)
+    bound = detect(arch)
+    assert exact.orbit_dim == 38 < bound.orbit_dim == 16 + 16 + 4 + 4
+    assert any("not ranked" in n for n in bound.notes)

@@ -106,12 +106,24 @@ def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL
     orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
     message = "traced" + (f"; ops not followed (no claim through them): {', '.join(sorted(flow.unknown))}"
                           if flow.unknown else "")
+    if 8 * arch.num_params * sum(c.symmetry.num_generators for c, _ in kept) > RANK_MAX_BYTES:
+        notes.append(f"orbit dimension not ranked (the p × Σk fields would exceed {RANK_MAX_BYTES / 2**30:.0f} GiB): "
+                     "counts are generator numbers, an upper bound; check fields with `symdisc census --matrix-free`")
     return Detection(arch.name, True, message, orbit, entries, [e for _, e in rejected], notes,
                      sorted(flow.unknown), round(time.perf_counter() - start, 3), loss_orbit, symmetries)
 
 
+RANK_MAX_BYTES = 2 * 2**30  # the fields of all kept symmetries as one p × Σk float64 matrix
+
+
 def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], seed: int):
-    """Keep the symmetries that add orbit dimension at a random θ, in kind order; record what each adds."""
+    """Keep the symmetries that add orbit dimension at a random θ, in kind order; record what each adds.  When
+    the p × Σk fields would exceed RANK_MAX_BYTES, nothing is ranked: every verified symmetry is kept and counts
+    its generators (an upper bound on the orbit dimension, said in the report's notes)."""
+    if 8 * arch64.num_params * sum(c.symmetry.num_generators for c, _ in kept) > RANK_MAX_BYTES:
+        for _, entry in kept:
+            entry.rank_added = entry.num_generators
+        return sum(e.num_generators for _, e in kept), [c.symmetry for c, _ in kept], [e for _, e in kept]
     theta = arch64.sample_params(make_generator(seed, 30))
     cols, rank, symmetries, entries = [], 0, [], []
     for cand, entry in kept:
