@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
 from symdisc.detect import declared, detect_known
-from symdisc.progress import track
 
 
 def known_command(
@@ -33,9 +34,9 @@ def known_command(
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     user = hasattr(arch.symmetry_factory, "detect_module") or ".py:" in name
     run = detect_known if (detect_ if detect_ is not None else user) else declared
-    result = next(iter(track([arch], "detecting symmetries" if run is detect_known else "verifying symmetries",
-                             total=1, enabled=not json_out)))
-    report = run(result)
+    what = "detecting symmetries" if run is detect_known else "verifying symmetries"
+    with Console(stderr=True).status(what) if not json_out else nullcontext():
+        report = run(arch)
     if json_out:
         emit_json({**report.to_dict(), "by_kind": report.by_kind()})
         return

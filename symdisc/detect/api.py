@@ -94,24 +94,35 @@ def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL
         cands += softmax_candidates(flow, arch.layout)
     names = [n for n in arch.layout.names if n not in flow.data_indexed]
     cands += translation_candidates(arch.layout, unused_entries(arch64, names, seed=seed))
+    kept, rejected = _verify(cands, arch64, tol, points, seed)
+    kept.sort(key=lambda ce: KIND_ORDER.index(ce[1].kind))
+    message = "traced" + (f"; ops not followed (no claim through them): {', '.join(sorted(flow.unknown))}"
+                          if flow.unknown else "")
+    return _report(arch64, True, message, kept, rejected, notes, sorted(flow.unknown), seed, start)
+
+
+def _verify(cands: list[Candidate], arch64: Architecture, tol: float, points: int, seed: int):
+    """(kept, rejected): (candidate, entry) pairs split by :func:`invariance` at ``tol``."""
     kept, rejected = [], []
     for cand in cands:
         inv = invariance(cand.symmetry, arch64, points=points, seed=seed)
-        ok = inv["moved"] and inv["max_rel_change"] <= tol
         entry = DetectedEntry(cand.symmetry.name, cand.kind, cand.symmetry.num_generators, cand.rule,
-                              inv["max_rel_change"], ok)
-        (kept if ok else rejected).append((cand, entry))
-    kept.sort(key=lambda ce: KIND_ORDER.index(ce[1].kind))
-    loss_orbit, symmetries, entries = _rank(arch64, kept, seed)
-    orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
-    message = "traced" + (f"; ops not followed (no claim through them): {', '.join(sorted(flow.unknown))}"
-                          if flow.unknown else "")
-    if 8 * arch.num_params * sum(c.symmetry.num_generators for c, _ in kept) > RANK_MAX_BYTES:
-        notes.append(f"orbit dimension not ranked (the p × Σk fields would exceed {RANK_MAX_BYTES / 2**30:.0f} GiB): "
-                     "counts are generator numbers, an upper bound; check fields with `symdisc census --matrix-free`")
-    return Detection(arch.name, True, message, orbit, entries, [e for _, e in rejected], notes,
-                     sorted(flow.unknown), round(time.perf_counter() - start, 3), loss_orbit, symmetries)
+                              inv["max_rel_change"], inv["moved"] and inv["max_rel_change"] <= tol)
+        (kept if entry.verified else rejected).append((cand, entry))
+    return kept, rejected
 
+
+def _report(arch64: Architecture, traced: bool, message: str, kept, rejected, notes: list[str], unknown: list[str],
+            seed: int, start: float) -> Detection:
+    """Rank the kept symmetries (in their order) and assemble the report; orbit_dim counts output-level ones."""
+    loss_orbit, symmetries, entries, ranked = _rank(arch64, kept, seed)
+    orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
+    if not ranked:
+        notes = notes + [f"orbit dimension not ranked (the p × Σk fields would exceed {RANK_MAX_BYTES / 2**30:.0f} "
+                         "GiB): counts are generator numbers, an upper bound; check fields with `symdisc census "
+                         "--matrix-free`"]
+    return Detection(arch64.name, traced, message, orbit, entries, [e for _, e in rejected], notes, unknown,
+                     round(time.perf_counter() - start, 3), loss_orbit, symmetries)
 
 RANK_MAX_BYTES = 2 * 2**30  # the fields of all kept symmetries as one p × Σk float64 matrix
 
@@ -123,7 +134,7 @@ def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], see
     if 8 * arch64.num_params * sum(c.symmetry.num_generators for c, _ in kept) > RANK_MAX_BYTES:
         for _, entry in kept:
             entry.rank_added = entry.num_generators
-        return sum(e.num_generators for _, e in kept), [c.symmetry for c, _ in kept], [e for _, e in kept]
+        return sum(e.num_generators for _, e in kept), [c.symmetry for c, _ in kept], [e for _, e in kept], False
     theta = arch64.sample_params(make_generator(seed, 30))
     cols, rank, symmetries, entries = [], 0, [], []
     for cand, entry in kept:
@@ -135,7 +146,7 @@ def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], see
             cols.append(xi)
             rank = new
             symmetries.append(cand.symmetry)
-    return rank, symmetries, entries
+    return rank, symmetries, entries, True
 
 
 def declared(arch: Architecture, tol: float = TOL, seed: int = 0) -> Detection:
@@ -143,20 +154,11 @@ def declared(arch: Architecture, tol: float = TOL, seed: int = 0) -> Detection:
     and ranked like detected ones: the reference detection is compared against."""
     start = time.perf_counter()
     arch64 = arch.to(dtype=torch.float64, device="cpu")
-    kept, rejected = [], []
-    for s in arch.known_symmetries():
-        if s.discrete or s.data_dependent:
-            continue
-        inv = invariance(s, arch64, seed=seed)
-        entry = DetectedEntry(s.name, s.describe().get("group", "?"), s.num_generators, "declared",
-                              inv["max_rel_change"], inv["moved"] and inv["max_rel_change"] <= tol)
-        (kept if entry.verified else rejected).append((Candidate(s, entry.kind, "declared"), entry))
+    cands = [Candidate(s, s.describe().get("group", "?"), "declared") for s in arch.known_symmetries()
+             if not s.discrete and not s.data_dependent]
+    kept, rejected = _verify(cands, arch64, tol, 2, seed)
     kept.sort(key=lambda ce: ce[0].symmetry.preserves != "output")
-    loss_orbit, symmetries, entries = _rank(arch64, kept, seed)
-    orbit = sum(e.rank_added for (c, _), e in zip(kept, entries, strict=True) if c.symmetry.preserves == "output")
-    return Detection(arch.name, False, "declared by the architecture", orbit, entries, [e for _, e in rejected],
-                     [], [], round(time.perf_counter() - start, 3), loss_orbit, symmetries)
-
+    return _report(arch64, False, "declared by the architecture", kept, rejected, [], [], seed, start)
 
 def detect_known(arch: Architecture) -> Detection:
     """Detection for ``arch``: through its module if it came from ``from_module``, else its functional forward."""

@@ -47,7 +47,7 @@ class Space:
     attachments: dict[tuple[str, int, str], dict[int, list[int]]]  # (param, axis, role) → class index → positions
 
 
-def spaces(flow: Dataflow) -> tuple[list[Space], list[str]]:
+def spaces(flow: Dataflow) -> list[Space]:
     """Group live coordinate classes into hidden spaces (co-produced, same labels)."""
     c: Coordinates = flow.coords
     roots = {x: c.find(x) for x in range(len(c))}
@@ -75,7 +75,7 @@ def spaces(flow: Dataflow) -> tuple[list[Space], list[str]]:
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for r in sorted(live):
         buckets[(gfind(r), frozenset(labels[r]))].append(r)
-    notes, out = [], []
+    out = []
     for members in buckets.values():
         index = {r: i for i, r in enumerate(members)}
         atts: dict[tuple[str, int, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -87,7 +87,7 @@ def spaces(flow: Dataflow) -> tuple[list[Space], list[str]]:
         infos = [c.info[r] for r in members]
         out.append(Space(members, max(i.level for i in infos), any(i.odd for i in infos),
                          any(i.nonlinear for i in infos), set().union(*(i.consumers for i in infos)), atts))
-    return out, notes
+    return out
 
 
 def _attachments(space: Space, poisoned: set[str]) -> list[Attachment] | str:
@@ -113,8 +113,7 @@ def _producer_bias(space: Space, layout: ParamLayout, scales: set[str]) -> list[
 
 def space_candidates(flow: Dataflow, layout: ParamLayout) -> tuple[list[Candidate], list[str]]:
     found, notes = [], []
-    sp, _ = spaces(flow)
-    for s in sp:
+    for s in spaces(flow):
         if not any(role == "produces" for (_, _, role) in s.attachments):
             continue
         atts = _attachments(s, flow.poisoned)

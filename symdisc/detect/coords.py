@@ -58,14 +58,12 @@ class Coordinates:
         self.labels: dict[int, set] = defaultdict(set)
         self.slots: dict[tuple[str, int, int], tuple[int, str]] = {}
         self.attached: list[tuple[int, Slot]] = []
-        self.origin: dict[int, str] = {}  # block → the op that produced it
         self._blocks = 0
 
-    def new(self, n: int, origin: str, level: int = 0) -> list[int]:
+    def new(self, n: int, level: int = 0) -> list[int]:
         """n fresh coordinates in one block."""
         start, b = len(self.parent), self._blocks
         self._blocks += 1
-        self.origin[b] = origin
         for i in range(n):
             self.parent.append(start + i)
             self.parity.append(0)

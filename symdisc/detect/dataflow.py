@@ -135,9 +135,9 @@ class Dataflow:
         first = moved[0]
         return first if bool((moved == first).all()) else None
 
-    def _produce(self, node, param: ParamRef | None, axis_in_param: int, n: int, origin: str, level: int = 0):
+    def _produce(self, param: ParamRef | None, axis_in_param: int, n: int, level: int = 0):
         """Fresh coordinates along an output axis of size n, produced by ``param``'s axis."""
-        ids = self.coords.new(n, origin, level)
+        ids = self.coords.new(n, level)
         if param is not None:
             if param.frozen or param.name in self.poisoned:
                 for x in ids:
@@ -146,7 +146,7 @@ class Dataflow:
                 self.coords.attach(x, param.name, axis_in_param, pos, "produces")
         return torch.tensor(ids, dtype=torch.long)
 
-    def _consume(self, ids: torch.Tensor | None, param: ParamRef, axis_in_param: int, what: str) -> None:
+    def _consume(self, ids: torch.Tensor | None, param: ParamRef, axis_in_param: int) -> None:
         if ids is None:
             return
         for pos, x in enumerate(ids.tolist()):
@@ -293,10 +293,10 @@ class Dataflow:
         if ch is None:
             self._kill(x, "a linear layer reads it with position-dependent coordinates")
         else:
-            self._consume(ch, W, W.axis(1), "linear")
+            self._consume(ch, W, W.axis(1))
         self.consumer_bias[W.name] = b.name if isinstance(b, ParamRef) else None
         out_shape = tuple(_val(node).shape)
-        ids = self._produce(node, W, W.axis(0), out_shape[-1], f"linear {W.name}")
+        ids = self._produce(W, W.axis(0), out_shape[-1])
         if isinstance(b, ParamRef):
             for pos, c in enumerate(ids.tolist()):
                 self.coords.attach(c, b.name, 0, pos, "produces")
@@ -310,10 +310,10 @@ class Dataflow:
             if ch is None:
                 self._kill(a, "a matmul reads it with position-dependent coordinates")
             else:
-                self._consume(ch, b, b.axis(0), "matmul")
+                self._consume(ch, b, b.axis(0))
             self.consumer_bias[b.name] = None
             self.made_by[node.name] = b.name
-            return self._produce(node, b, b.axis(1), out_shape[-1], f"matmul {b.name}").expand(out_shape).clone()
+            return self._produce(b, b.axis(1), out_shape[-1]).expand(out_shape).clone()
         if isinstance(a, ParamRef) or isinstance(b, ParamRef):
             return self._unknown(node, "matmul", args, kwargs) or self._blank(node)
         return self._contract(node, a, b, out_shape)
@@ -398,7 +398,7 @@ class Dataflow:
         out_shape = tuple(_val(node).shape)
         if isinstance(node.args[1], torch.fx.Node) and node.args[1].name in self._from_data:
             self.data_indexed.add(W.name)
-        ids = self._produce(node, W, W.axis(1), out_shape[-1], f"embedding {W.name}")
+        ids = self._produce(W, W.axis(1), out_shape[-1])
         self.embeddings.setdefault(W.name, ids.tolist())
         return ids.expand(out_shape).clone()
 
@@ -412,10 +412,10 @@ class Dataflow:
         if groups != 1 or ch is None:
             self._kill(x, "a grouped convolution or position-dependent channels")
         else:
-            self._consume(ch, W, 1, "conv")
+            self._consume(ch, W, 1)
         self.consumer_bias[W.name] = b.name if isinstance(b, ParamRef) else None
         out_shape = tuple(_val(node).shape)
-        ids = self._produce(node, W, 0, out_shape[1], f"conv {W.name}")
+        ids = self._produce(W, 0, out_shape[1])
         if isinstance(b, ParamRef):
             for pos, c in enumerate(ids.tolist()):
                 self.coords.attach(c, b.name, 0, pos, "produces")
@@ -460,7 +460,7 @@ class Dataflow:
             self.norms.append({"node": node.name, "gamma": getattr(w, "name", None), "beta": getattr(b, "name", None),
                                "coords": None, "normed": normed, "mean": mean, "tag": tag})
             return self._blank(node)
-        ids = self._produce(node, params[0], 0, out_shape[-1], f"{kind} affine", level=1)
+        ids = self._produce(params[0], 0, out_shape[-1], level=1)
         if isinstance(w, ParamRef):
             self.scales.add(w.name)
         for p in params[1:]:
@@ -481,7 +481,7 @@ class Dataflow:
         params = [p for p in (w, b) if isinstance(p, ParamRef)]
         if not params:
             return self._blank(node)
-        ids = self._produce(node, params[0], 0, out_shape[1], "batch_norm affine", level=1)
+        ids = self._produce(params[0], 0, out_shape[1], level=1)
         if isinstance(w, ParamRef):
             self.scales.add(w.name)
         for p in params[1:]:
@@ -501,7 +501,8 @@ class Dataflow:
         return self._blank(node)
 
     # ---- pointwise arithmetic -------------------------------------------------------------------------------
-    def _op_add(self, node, args, kwargs, sub: bool = False):
+    def _op_add(self, node, args, kwargs):
+        """x + y and x − y alike: g commutes with either."""
         a, b = args[0], args[1]
         out_shape = tuple(_val(node).shape)
         if isinstance(a, ParamRef) or isinstance(b, ParamRef):
@@ -518,7 +519,7 @@ class Dataflow:
         return torch.maximum(A, B).clone()
 
     def _op_sub(self, node, args, kwargs):
-        return self._op_add(node, args, kwargs, sub=True)
+        return self._op_add(node, args, kwargs)
 
     def _add_param(self, node, a, b, out_shape):
         """x + b with b a bias parameter: b produces x's coordinates along its axis."""
@@ -546,7 +547,7 @@ class Dataflow:
             if isinstance(x, torch.Tensor) and not (x >= 0).any() and len(p.perm) == 1 and not p.frozen:
                 # γ ⊙ x̂ with x̂ free of coordinates: γ produces a rescalable axis
                 self.scales.add(p.name)
-                ids = self._produce(node, p, 0, out_shape[-1], f"scale {p.name}", level=1)
+                ids = self._produce(p, 0, out_shape[-1], level=1)
                 src = next((n.name for n in node.args if isinstance(n, torch.fx.Node) and n.name in self.normalised),
                            None)
                 if src is not None:  # the affine weight of a written-out RMS norm: its output is this node
@@ -605,7 +606,7 @@ class Dataflow:
         if isinstance(b, torch.Tensor) and (b >= 0).any() or isinstance(b, ParamRef) or isinstance(a, ParamRef):
             self._poison([a, b], "a division by a hidden tensor")
             return self._blank(node)
-        return self._op_mul(node, [a, b if not isinstance(b, torch.Tensor) else b], kwargs)
+        return self._op_mul(node, [a, b], kwargs)
 
     def _op_neg(self, node, args, kwargs):
         if isinstance(args[0], ParamRef):
@@ -640,19 +641,22 @@ class Dataflow:
         return self._blank(node)
 
     # ---- reductions and pooling -----------------------------------------------------------------------------
-    def _reduce(self, node, x, dims, level: int):
-        out_shape = tuple(_val(node).shape)
+    def _reduce(self, node, x, dims, level: int, out_shape: tuple[int, ...] | None = None):
+        """A reduction or pooling over ``dims``: equivariant when no coordinate varies along them (each output
+        mixes one coordinate's entries); a max commutes with a positive diagonal g only (``level`` 1)."""
+        out_shape = tuple(_val(node).shape) if out_shape is None else out_shape
+        blank = torch.full(out_shape, -1, dtype=torch.long)
         if isinstance(x, ParamRef):
             self._poison([x], "reduced")
-            return self._blank(node)
+            return blank
         if not (x >= 0).any():
-            return self._blank(node)
+            return blank
         dims = [d % x.dim() for d in dims]
         keep = [d for d in range(x.dim()) if d not in dims]
         if any(self._varies(x, d) for d in dims):
             self._kill(x, "summed over coordinates")
             self.norm_of[node.name] = {self.coords.find(c)[0] for c in self._present(x)}
-            return self._blank(node)
+            return blank
         self._restrict(x, level, nonlinear=level > 0)
         sliced = x
         for d in sorted(dims, reverse=True):
@@ -666,7 +670,7 @@ class Dataflow:
             view[1] = ch.numel()
             return ch.reshape(view).expand(out_shape).clone()
         self._kill(x, "a reduction detection cannot follow")
-        return self._blank(node)
+        return blank
 
     def _op_sum(self, node, args, kwargs):
         dims = args[1] if len(args) > 1 and args[1] is not None else list(range(args[0].dim()))
@@ -679,22 +683,13 @@ class Dataflow:
         return self._reduce(node, args[0], [dims] if isinstance(dims, int) else list(dims), 1)
 
     def _pool(self, node, args, kwargs, level: int):
-        x = args[0]
+        """Pooling over the spatial axes 2, …; variants returning (values, indices) keep the values' coordinates."""
+        x, out = args[0], _val(node)
         spatial = list(range(2, x.dim())) if isinstance(x, torch.Tensor) else []
-        out = self._reduce(node, x, spatial, level) if isinstance(x, torch.Tensor) and not isinstance(
-            _val(node), (list, tuple)) else None
-        if isinstance(_val(node), (list, tuple)):  # (values, indices)
-            v = _val(node)[0]
-            if any(self._varies(x, d) for d in spatial):
-                self._kill(x, "pooled across coordinates")
-                return self._blank(node)
-            self._restrict(x, level, nonlinear=level > 0)
-            ch = self._channel(x, 1)
-            view = [1] * v.dim()
-            view[1] = v.shape[1]
-            vals = ch.reshape(view).expand(v.shape).clone() if ch is not None else torch.full(v.shape, -1)
-            return [vals, torch.full(tuple(_val(node)[1].shape), -1, dtype=torch.long)]
-        return out
+        if isinstance(out, (list, tuple)):
+            return [self._reduce(node, x, spatial, level, tuple(out[0].shape)),
+                    torch.full(tuple(out[1].shape), -1, dtype=torch.long)]
+        return self._reduce(node, x, spatial, level)
 
     def _op_avg_pool2d(self, node, args, kwargs):
         return self._pool(node, args, kwargs, 0)

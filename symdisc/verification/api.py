@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from symdisc.architecture import Architecture
-from symdisc.discovery.artefact import CARD, load, update_card
-from symdisc.errors import InputError
+from symdisc.discovery.artefact import load, read_json_card, update_card
+from symdisc.errors import ArtefactError, InputError
 from symdisc.lifting.artefact import KIND as LIFTED_KIND
 from symdisc.lifting.artefact import load_lifted
 from symdisc.symmetry.base import Symmetry
@@ -49,10 +48,8 @@ def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draw
 
 def _is_lifted(source: str | Path) -> bool:
     """A directory written by ``symdisc lift`` (its card's kind), verified as the lifted symmetry it rebuilds."""
-    path = Path(source) / CARD
-    if not path.is_file():
-        return False
     try:
-        return json.loads(path.read_text()).get("kind") == LIFTED_KIND
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        card, _ = read_json_card(source, "artefact")
+    except ArtefactError:
         return False
+    return isinstance(card, dict) and card.get("kind") == LIFTED_KIND
