@@ -49,6 +49,6 @@ class LiveBar:
         if self.enabled:
             self.progress.__exit__(*exc)
 
-    def advance(self, info: str = "") -> None:
+    def advance(self, info: str = "", steps: int = 1) -> None:
         if self.enabled:
-            self.progress.update(self.task, advance=1, info=info)
+            self.progress.update(self.task, advance=steps, info=info)

@@ -29,13 +29,14 @@ from torch import nn
 from symdisc.errors import InputError
 from symdisc.optim.binding import ParamBinding
 from symdisc.optim.move import FIRST_MOMENTS, GroupMove, StatePolicy, check_policy
+from symdisc.optim.resumable import Resumable
 from symdisc.optim.schedule import Schedule
 from symdisc.symmetry.base import Symmetry
 
 STATE_KEY = "symdisc"  # where a SymmetryOptimizer keeps its own state inside the inner optimizer's state_dict
 
 
-class SymmetryOptimizer(torch.optim.Optimizer):
+class SymmetryOptimizer(Resumable, torch.optim.Optimizer):
     """An inner torch.optim optimizer plus a symmetry-using action on a schedule (subclasses: ``on_schedule``)."""
 
     def __init__(
@@ -65,9 +66,7 @@ class SymmetryOptimizer(torch.optim.Optimizer):
         self._share()
         self._ready = True
         self.schedule = Schedule.of(schedule)
-        self.generator = generator or torch.Generator().manual_seed(0)
-        self.steps_done = 0
-        self.events: list[dict] = []
+        self.init_resumable(generator)
 
     def _share(self) -> None:
         """The wrapper's param_groups and state are the inner optimizer's objects."""
@@ -96,8 +95,7 @@ class SymmetryOptimizer(torch.optim.Optimizer):
     def state_dict(self) -> dict:
         """The inner optimizer's state_dict plus ``"symdisc"``: steps, events, generator and family state."""
         out = self.optimizer.state_dict()
-        out[STATE_KEY] = {"steps_done": self.steps_done, "events": [dict(e) for e in self.events],
-                          "generator": self.generator.get_state(), **self.extra_state()}
+        out[STATE_KEY] = {**self.resumable_state(), **self.extra_state()}
         return out
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -108,8 +106,7 @@ class SymmetryOptimizer(torch.optim.Optimizer):
                              "load it into the inner optimizer instead")
         self.optimizer.load_state_dict(state_dict)
         self._share()
-        self.steps_done, self.events = int(own["steps_done"]), [dict(e) for e in own["events"]]
-        self.generator.set_state(own["generator"])
+        self.load_resumable(own)
         self.load_extra_state(own)
 
     def extra_state(self) -> dict:

@@ -1,0 +1,125 @@
+"""The Hessian of a scalar loss L(θ) as a matrix-free operator (RR's 𝓗; ridge_rider.md §0, §2).
+
+    H v = ∂/∂ε ∇L(θ + ε v)|₀      (forward-over-reverse: one jvp of ``torch.func.grad``)
+
+batched over the columns of V with ``vmap`` (chunks of ``chunk`` columns).  Where an op has no forward-mode
+rule the operator falls back to reverse-over-reverse (H v = ∇_θ⟨∇L(θ), v⟩, H symmetric).  With a
+``projector`` P (design B: the orbit tangents projected out) the operator is P H P.  ``hvps`` counts
+Hessian-vector products (columns), the cost unit of scalable RR and of its benchmark.  ``dense()`` forms
+the p×p matrix from p HVPs (exact RR on small problems, the ground truth of the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.func import grad, jvp, vjp, vmap
+
+from symdisc.errors import InputError, NumericalError
+
+Loss = Callable[[torch.Tensor], torch.Tensor]
+DETERMINISM_RTOL = 1e-10
+
+
+class HessianOperator:
+    """v ↦ H(θ) v (or P H(θ) P v) for ``loss`` at ``theta``; ``matvec`` takes (p,) or (p, k)."""
+
+    def __init__(self, loss: Loss, theta: torch.Tensor, projector: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 chunk: int = 64):
+        if theta.dim() != 1:
+            raise InputError(f"θ must be a flat vector, got shape {tuple(theta.shape)}")
+        self.loss, self.theta, self.projector, self.chunk = loss, theta.detach(), projector, max(1, int(chunk))
+        self._grad_fn = grad(loss)
+        self._reverse = False
+        self._gradient: torch.Tensor | None = None
+        self.hvps = 0
+
+    @property
+    def p(self) -> int:
+        return self.theta.shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.theta.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.theta.device
+
+    def value(self) -> float:
+        return float(self.loss(self.theta))
+
+    def gradient(self) -> torch.Tensor:
+        """∇L(θ) (cached)."""
+        if self._gradient is None:
+            self._gradient = self._grad_fn(self.theta).detach()
+            if not torch.isfinite(self._gradient).all():
+                raise NumericalError("the loss's gradient is not finite at this θ; the loss is not smooth here")
+        return self._gradient
+
+    def _hvp_forward(self, v: torch.Tensor) -> torch.Tensor:
+        return jvp(self._grad_fn, (self.theta,), (v,))[1]
+
+    def _hvp_reverse(self, v: torch.Tensor) -> torch.Tensor:
+        return vjp(self._grad_fn, self.theta)[1](v)[0]
+
+    def _raw(self, V: torch.Tensor) -> torch.Tensor:
+        """H V for V (p, k), chunked over columns."""
+        outs = []
+        for start in range(0, V.shape[1], self.chunk):
+            block = V[:, start:start + self.chunk]
+            if not self._reverse:
+                try:
+                    outs.append(vmap(self._hvp_forward, in_dims=1, out_dims=1)(block))
+                    continue
+                except (NotImplementedError, RuntimeError) as e:
+                    if "forward" not in str(e).lower() and "jvp" not in str(e).lower():
+                        raise
+                    self._reverse = True  # an op without a forward-mode rule: reverse-over-reverse from now on
+            outs.append(vmap(self._hvp_reverse, in_dims=1, out_dims=1)(block))
+        return torch.cat(outs, dim=1)
+
+    def matvec(self, V: torch.Tensor) -> torch.Tensor:
+        """H V (or P H P V) for V of shape (p,) or (p, k)."""
+        vector = V.dim() == 1
+        V = V.reshape(self.p, -1).to(self.theta)
+        if self.projector is not None:
+            V = self.projector(V)
+        out = self._raw(V)
+        if self.projector is not None:
+            out = self.projector(out)
+        self.hvps += V.shape[1]
+        if not torch.isfinite(out).all():
+            raise NumericalError("a Hessian-vector product is not finite: the loss is not twice differentiable "
+                                 "at this θ (a kink, e.g. ReLU at 0, or an overflow)")
+        return out[:, 0] if vector else out
+
+    __matmul__ = matvec
+
+    def dense(self) -> torch.Tensor:
+        """The p×p matrix (p HVPs), symmetrised."""
+        H = self.matvec(torch.eye(self.p, dtype=self.dtype, device=self.device))
+        return (H + H.T) / 2
+
+    def scipy(self):
+        """A ``scipy.sparse.linalg.LinearOperator`` (float64 numpy, CPU) of this operator."""
+        from scipy.sparse.linalg import LinearOperator
+
+        def mv(x):
+            V = torch.from_numpy(np.asarray(x, dtype=np.float64).reshape(self.p, -1)).to(self.theta)
+            return self.matvec(V).cpu().numpy()
+
+        return LinearOperator((self.p, self.p), matvec=mv, matmat=mv, rmatvec=mv, dtype=np.float64)
+
+    def check_deterministic(self, generator: torch.Generator | None = None, rtol: float = DETERMINISM_RTOL) -> float:
+        """Apply the operator twice to the same random vector; raise InputError if the results differ (the loss
+        draws a new batch or dropout mask per call, so no eigensolver can converge).  Returns the relative gap."""
+        v = torch.randn(self.p, generator=generator, dtype=torch.float64).to(self.theta)
+        a, b = self.matvec(v), self.matvec(v)
+        gap = float((a - b).norm() / max(float(a.norm()), 1e-300))
+        if gap > rtol:
+            raise InputError(f"the Hessian operator is not deterministic (two products of the same vector differ "
+                             f"by {gap:.1e} relative): fix the batch (and eval() dropout) inside the loss for RR")
+        return gap
