@@ -8,6 +8,8 @@ import torch
 from torch.func import grad, hessian, jacfwd, vmap
 
 from experiments.ridge.colored import colored_digits
+from symdisc import make_generator
+from symdisc.errors import InputError
 from symdisc.ridge.problems.lever import (
     LEVER_CLASSES,
     LEVER_PAYOFFS,
@@ -32,8 +34,6 @@ from symdisc.ridge.problems.tree import (
     tree_return,
     visit_probabilities,
 )
-from symdisc import make_generator
-from symdisc.errors import InputError
 
 F64 = torch.float64
 

@@ -70,11 +70,11 @@ class RRResult:
 class RidgeRider(Resumable):
     """The RR search on a deterministic loss over a flat θ (see the module docstring)."""
 
-    def __init__(self, loss: Loss, theta: torch.Tensor, config: RRConfig = RRConfig(), *,
+    def __init__(self, loss: Loss, theta: torch.Tensor, config: RRConfig | None = None, *,
                  symmetry: Symmetry | None = None, X: torch.Tensor | None = None,
                  generator: torch.Generator | None = None, directory: str | Path | None = None,
                  progress: bool = False):
-        self.config = config.validate()
+        self.config = config = (config or RRConfig()).validate()
         if theta.dim() != 1 or not theta.is_floating_point():
             raise InputError(f"θ must be a flat floating-point vector, got shape {tuple(theta.shape)}")
         if symmetry is not None:
@@ -96,7 +96,7 @@ class RidgeRider(Resumable):
 
     # ---- construction from an nn.Module ----------------------------------------------------------------
     @classmethod
-    def for_module(cls, model: torch.nn.Module, criterion: Callable, batch: tuple, config: RRConfig = RRConfig(),
+    def for_module(cls, model: torch.nn.Module, criterion: Callable, batch: tuple, config: RRConfig | None = None,
                    **kwargs) -> RidgeRider:
         """RR on ``criterion(model(x), y)`` for a fixed batch (x, y), over the model's parameters in
         ``named_parameters`` order (``rr.layout`` maps θ back: ``rr.assign(node)`` writes a solution)."""

@@ -17,8 +17,8 @@ anticommutes with H and maps the λ-space to the −λ-space).  A certified clus
 Σ_c ‖K_c e‖² (maximal residual invariance), with one sign when exp(Σ t_c V_Eᵀ K_c V_E) maps e to −e;
 uncertified (accidental) clusters are explored member by member.
 
-**C (``orbit_distance``).**  d_G(θ_a, θ_b) = min_c ‖a(exp(Σ c_k h_k), θ_a) − θ_b‖ / ‖θ_b‖ by L-BFGS over c
-from 0 and random restarts; archive entries within ``merge_tol`` are merged (the paper's "grouping together
+**C (``orbit_distance``).**  d_G(θ_a, θ_b) = min_c ‖a(exp(Σ c_k h_k), θ_a) − θ_b‖ / ‖θ_b‖ by L-BFGS over
+c from 0 and random restarts; archive entries within ``merge_tol`` are merged (the paper's "grouping together
 those that are equivalent").
 """
 
@@ -161,7 +161,7 @@ def _reaches_negative(A: torch.Tensor, e: torch.Tensor, generator: torch.Generat
         t = (torch.randn(A.shape[0], generator=generator, dtype=A.dtype) * (3.0 if r else 1.0)).requires_grad_()
         opt = torch.optim.LBFGS([t], max_iter=100, line_search_fn="strong_wolfe")
 
-        def closure():
+        def closure(opt=opt, t=t):
             opt.zero_grad()
             f = (torch.linalg.matrix_exp(torch.einsum("m,mij->ij", t, A)) @ e + e).square().sum()
             f.backward()
@@ -228,7 +228,7 @@ def orbit_distance(symmetry: Symmetry, theta_a: torch.Tensor, theta_b: torch.Ten
         opt = torch.optim.LBFGS([c], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-14,
                                 tolerance_change=1e-16)
 
-        def closure():
+        def closure(opt=opt, c=c):
             opt.zero_grad()
             f = (symmetry.act(c, theta_a, Xd) - theta_b).square().sum() / scale ** 2
             f.backward()
