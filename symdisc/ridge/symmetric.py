@@ -14,7 +14,8 @@ stab(θ) = {c : Ξ(θ) c = 0} (all of ℝᴷ at a fixed point such as the MIS), 
 when the sub-algebra that leaves it invariant, {c : (I − V_E V_Eᵀ) K_c V_E = 0} (to ``certify_tol``, on
 normalised generators), acts on it non-trivially (by F3 only its H-commuting part can: a scaling K
 anticommutes with H and maps the λ-space to the −λ-space).  A certified cluster is explored by one
-representative, the unit e ∈ E minimising Σ_c ‖K_c e‖² (maximal residual invariance), with one sign when exp(Σ t_c V_Eᵀ K_c V_E) maps e to −e;
+representative, the unit e ∈ E minimising Σ_c ‖K_c e‖² (maximal residual invariance), with one sign when
+exp(Σ t_c V_Eᵀ K_c V_E) maps e to −e;
 uncertified (accidental) clusters are explored member by member.
 
 **C (``orbit_distance``).**  d_G(θ_a, θ_b) = min_c ‖a(exp(Σ c_k h_k), θ_a) − θ_b‖ / ‖θ_b‖ by L-BFGS over
