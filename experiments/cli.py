@@ -91,8 +91,14 @@ def _reach_table() -> str:
     return markdown_reach()
 
 
+def _rr_symmetry_table() -> str:
+    from experiments.ridge.symmetric_rr import markdown
+
+    return markdown(_read(registry.RESULTS / "ridge" / "rr_symmetry.json"))
+
+
 TABLES = {"census_presets": _census_table, "census_detected": _detected_table, "discovery": _discovery_table,
-          "discovery_reach": _reach_table}
+          "discovery_reach": _reach_table, "rr_symmetry": _rr_symmetry_table}
 
 
 def _read(path: Path) -> dict:

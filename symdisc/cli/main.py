@@ -15,6 +15,7 @@ from symdisc.cli.census_cmd import census_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
 from symdisc.cli.known_cmd import known_command
 from symdisc.cli.lift_cmd import lift_command
+from symdisc.cli.rr_cmd import rr_command
 from symdisc.cli.teleport_cmd import teleport_command
 from symdisc.errors import ArtefactError, NumericalError, SymdiscError, SymdiscWarning
 
@@ -32,6 +33,7 @@ app.command("verify")(verify_command)
 app.command("export")(export_command)
 app.command("teleport")(teleport_command)
 app.command("lift")(lift_command)
+app.command("rr")(rr_command)
 
 
 EXIT_CODES = {ArtefactError: 3, NumericalError: 4}  # InputError and any other SymdiscError: 2

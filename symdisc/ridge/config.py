@@ -27,7 +27,9 @@ class RRConfig:
     ``max_ride_steps``.  ``budget``: total ride iterations (trial points) of the search ([P] tree: 10⁵);
     ``max_depth``: branchings along a path; ``search``: ChooseFromArchive.  ``finish_steps`` gradient-descent
     steps (lr ``finish_lr``) polish a leaf.  Symmetry designs (with a symmetry): ``project`` (B), ``adapt`` (A),
-    ``merge`` (C), each switchable.
+    ``merge`` (C), each switchable; B projects only where ‖∇L‖ ≤ ``project_gtol`` (critical points, where the
+    orbit tangents are exact zero modes; elsewhere their curvature −∇Lᵀ J_ξ ξ can be a genuine descent, F2;
+    ``float("inf")``: everywhere, the reference's literal design).
     """
 
     n_ridges: int = 6
@@ -53,6 +55,7 @@ class RRConfig:
     finish_steps: int = 0
     finish_lr: float = 0.1
     project: bool = True
+    project_gtol: float = 1e-6
     adapt: bool = True
     merge: bool = True
     cluster_rtol: float = 1e-6
@@ -78,8 +81,8 @@ class RRConfig:
             raise InputError(f"delta_break must be in (0, 1], got {self.delta_break}")
         if self.alpha_min > self.alpha:
             raise InputError(f"alpha_min ({self.alpha_min}) exceeds alpha ({self.alpha})")
-        for name in ("neg_tol", "grad_tol", "lr_e", "lr_lambda", "finish_lr", "max_depth", "inner_steps",
-                     "finish_steps"):
+        for name in ("neg_tol", "grad_tol", "project_gtol", "lr_e", "lr_lambda", "finish_lr", "max_depth",
+                     "inner_steps", "finish_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"RR's {name} must be ≥ 0, got {getattr(self, name)}")
         return self

@@ -110,6 +110,7 @@ def most_negative(op: HessianOperator, k: int, method: str = "auto", warm: torch
             with warnings.catch_warnings():  # its accuracy / conditioning warnings: the residual check decides
                 warnings.simplefilter("ignore")
                 vals, vecs = lobpcg(A, X.numpy(), largest=False, tol=tol, maxiter=min(maxiter, LOBPCG_MAXITER))
+        top = _top_magnitude(op, maxiter, 1e-6)
     except Exception as e:  # ARPACK's and LOBPCG's non-convergence and breakdowns
         if isinstance(e, (NumericalError, InputError)):
             raise
@@ -120,7 +121,7 @@ def most_negative(op: HessianOperator, k: int, method: str = "auto", warm: torch
     values = torch.from_numpy(np.ascontiguousarray(vals[order])).to(op.theta)
     vectors = torch.from_numpy(np.ascontiguousarray(vecs[:, order])).to(op.theta)
     vectors = vectors / vectors.norm(dim=0, keepdim=True)
-    norm = max(float(values.abs().max()), _top_magnitude(op, maxiter, 1e-6))
+    norm = max(float(values.abs().max()), top)
     res = _residuals(op, values, vectors, norm)
     if bool((res > check_tol).any()):
         worst = int(res.argmax())

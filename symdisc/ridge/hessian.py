@@ -70,15 +70,21 @@ class HessianOperator:
         outs = []
         for start in range(0, V.shape[1], self.chunk):
             block = V[:, start:start + self.chunk]
-            if not self._reverse:
-                try:
-                    outs.append(vmap(self._hvp_forward, in_dims=1, out_dims=1)(block))
-                    continue
-                except (NotImplementedError, RuntimeError) as e:
-                    if "forward" not in str(e).lower() and "jvp" not in str(e).lower():
-                        raise
-                    self._reverse = True  # an op without a forward-mode rule: reverse-over-reverse from now on
-            outs.append(vmap(self._hvp_reverse, in_dims=1, out_dims=1)(block))
+            try:
+                if not self._reverse:
+                    try:
+                        outs.append(vmap(self._hvp_forward, in_dims=1, out_dims=1)(block))
+                        continue
+                    except (NotImplementedError, RuntimeError) as e:
+                        if "randomness" in str(e).lower():
+                            raise
+                        self._reverse = True  # an op without a (working) forward-mode rule: reverse-over-reverse
+                outs.append(vmap(self._hvp_reverse, in_dims=1, out_dims=1)(block))
+            except RuntimeError as e:
+                if "randomness" in str(e).lower():
+                    raise InputError("the loss draws random numbers (dropout, a fresh batch) on every call: RR "
+                                     "needs a deterministic loss — fix the batch and call model.eval()") from None
+                raise
         return torch.cat(outs, dim=1)
 
     def matvec(self, V: torch.Tensor) -> torch.Tensor:
@@ -112,6 +118,22 @@ class HessianOperator:
             return self.matvec(V).cpu().numpy()
 
         return LinearOperator((self.p, self.p), matvec=mv, matmat=mv, rmatvec=mv, dtype=np.float64)
+
+    def check_smooth(self, generator: torch.Generator | None = None, rtol: float = 1e-3) -> float:
+        """Central differences of the gradient against one HVP at θ, ‖(∇L(θ+δv) − ∇L(θ−δv))/2δ − Hv‖ relative;
+        InputError above ``rtol`` (a kink at θ: ReLU pre-activations at 0, |·|, a max — H is not defined there)."""
+        v = torch.randn(self.p, generator=generator, dtype=torch.float64).to(self.theta)
+        v = v / v.norm()
+        delta = 1e-5 * max(1.0, float(self.theta.norm()))
+        fd = (self._grad_fn(self.theta + delta * v) - self._grad_fn(self.theta - delta * v)) / (2 * delta)
+        Hv = self.matvec(v)
+        scale = max(float(fd.norm()), float(Hv.norm()), 1e-8 * (1.0 + float(self.gradient().norm())))
+        gap = float((fd - Hv).norm()) / scale
+        if gap > rtol:
+            raise InputError(f"the loss is not twice differentiable at this θ (finite-difference gradient and Hessian "
+                             f"product differ by {gap:.1e} relative): start near, not at, the kink (e.g. θ ~ N(0, ε)) "
+                             "or use a smooth activation")
+        return gap
 
     def check_deterministic(self, generator: torch.Generator | None = None, rtol: float = DETERMINISM_RTOL) -> float:
         """Apply the operator twice to the same random vector; raise InputError if the results differ (the loss

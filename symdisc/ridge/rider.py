@@ -93,6 +93,9 @@ class RidgeRider(Resumable):
         value = float(loss(self.mis))
         if value != value or abs(value) == float("inf"):
             raise NumericalError("the loss is not finite at the start point")
+        start = HessianOperator(loss, self.mis)  # checks on their own random vectors: the search's draws unchanged
+        start.check_deterministic(torch.Generator().manual_seed(0))
+        start.check_smooth(torch.Generator().manual_seed(1))
 
     # ---- construction from an nn.Module ----------------------------------------------------------------
     @classmethod
@@ -127,9 +130,10 @@ class RidgeRider(Resumable):
 
     # ---- the pieces of Alg. 1 --------------------------------------------------------------------------
     def hessian(self, theta: torch.Tensor) -> HessianOperator:
-        """H(θ), with design B's projector when a symmetry is given and ``project`` is on."""
+        """H(θ), with design B's projector when a symmetry is given, ``project`` is on and θ is critical."""
         op = HessianOperator(self.loss, theta)
-        if self.symmetry is not None and self.config.project:
+        if self.symmetry is not None and self.config.project and \
+                float(op.gradient().norm()) <= self.config.project_gtol:
             raw = HessianOperator(self.loss, theta)
             op.projector = orbit_projector(self.symmetry, self.loss, theta, self.X, raw.matvec,
                                            gate_tol=self.config.gate_tol)
@@ -155,17 +159,18 @@ class RidgeRider(Resumable):
                               min(op.p - 2 if op.p > 2000 else op.p, c.n_ridges + 4))
         self.hvps += op.hvps
         neg = [j for j in range(pairs.values.shape[0]) if float(pairs.values[j]) < -c.neg_tol * pairs.norm]
+        if op.projector is not None and op.projector.Q.shape[1]:  # P H P's own zeros on span Ξ are not ridges
+            Q = op.projector.Q
+            neg = [j for j in neg if float((Q.T @ pairs.vectors[:, j]).norm()) < 0.5]
         g = op.gradient()
         both = c.signs == "both" or (c.signs == "saddle" and float(g.norm()) <= c.grad_tol)
         offers: list[tuple[torch.Tensor, float, dict | None, bool]] = []
         if self.symmetry is not None and c.adapt and neg:
             vals, vecs = pairs.values[neg], pairs.vectors[:, neg]
             for cl in certify_clusters(self.symmetry, theta, vals, vecs, pairs.norm, self.X, c.cluster_rtol,
-                                       c.certify_tol, self.generator):
-                if cl.certified:
-                    offers.append((cl.representative, float(vals[cl.members].mean()), cl.record(), cl.one_sign))
-                else:
-                    offers += [(vecs[:, j], float(vals[j]), cl.record(), False) for j in cl.members]
+                                       c.certify_tol):
+                lam = float(vals[cl.members].mean())
+                offers += [(o.vector, lam, {**cl.record(), "kind": o.kind}, o.one_sign) for o in cl.offers]
         else:
             offers = [(pairs.vectors[:, j], float(pairs.values[j]), None, False) for j in neg]
         ridges = []

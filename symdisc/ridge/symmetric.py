@@ -128,19 +128,30 @@ def field_jvps(symmetry: Symmetry, theta: torch.Tensor, V: torch.Tensor, X=None)
 
 
 @dataclass
+class Offer:
+    """A direction GetRidges offers from a cluster: ``kind`` "single" (a simple eigenvalue), "accidental"
+    (a member of an uncertified cluster), "orbit" (the representative of a group-moved component) or "fixed"
+    (a direction of a certified cluster the invariant sub-algebra fixes); ``one_sign`` when −e ∈ G·e."""
+
+    vector: torch.Tensor
+    kind: str
+    one_sign: bool = False
+
+
+@dataclass
 class Cluster:
     """An eigenvalue cluster: member indices (into the ascending eigenpairs), whether it is certified
-    symmetry-induced, its invariance score s(E), its representative and whether one sign suffices."""
+    symmetry-induced, the smallest singular value of its leak map (0 when some generator leaves it invariant)
+    and the directions offered (one per isotypic component, every fixed direction)."""
 
     members: list[int]
     certified: bool
     score: float | None
-    representative: torch.Tensor | None = None
-    one_sign: bool = False
+    offers: list[Offer]
 
     def record(self) -> dict:
         return {"size": len(self.members), "certified": self.certified, "score": self.score,
-                "one_sign": self.one_sign}
+                "offers": [o.kind for o in self.offers]}
 
 
 def clusters_of(values: torch.Tensor, scale: float, rtol: float) -> list[list[int]]:
@@ -154,61 +165,90 @@ def clusters_of(values: torch.Tensor, scale: float, rtol: float) -> list[list[in
     return groups
 
 
-def _reaches_negative(A: torch.Tensor, e: torch.Tensor, generator: torch.Generator, restarts: int = 4) -> bool:
-    """Whether exp(Σ_c t_c A_c) maps e to −e for some t (A: (m, d, d) restricted generators), by L-BFGS."""
+def _reaches_negative(A: torch.Tensor, e: torch.Tensor, restarts: int = 16) -> bool:
+    """Whether exp(Σ_c t_c A_c) maps e to −e for some t (A: (m, d, d) restricted generators): L-BFGS on
+    ‖exp(Σ t_c A_c) e + e‖² from directions u (each generator, then random ones, a fixed seed) scaled so that
+    ‖(Σ u_c A_c) e‖ = π — a half turn when e lies in one rotation plane."""
     if A.shape[0] == 0:
         return False
-    for r in range(restarts):
-        t = (torch.randn(A.shape[0], generator=generator, dtype=A.dtype) * (3.0 if r else 1.0)).requires_grad_()
+    g = torch.Generator().manual_seed(0)
+    exp_e = lambda t: torch.linalg.matrix_exp(torch.einsum("m,mij->ij", t, A)) @ e
+    starts = [torch.eye(A.shape[0], dtype=A.dtype)[i] for i in range(A.shape[0])]
+    starts += [torch.randn(A.shape[0], generator=g, dtype=A.dtype) for _ in range(restarts)]
+    for u in starts:
+        speed = float((torch.einsum("m,mij->ij", u, A) @ e).norm())
+        if speed < 1e-10:
+            continue
+        t = (torch.pi / speed * u).requires_grad_()
         opt = torch.optim.LBFGS([t], max_iter=100, line_search_fn="strong_wolfe")
 
         def closure(opt=opt, t=t):
             opt.zero_grad()
-            f = (torch.linalg.matrix_exp(torch.einsum("m,mij->ij", t, A)) @ e + e).square().sum()
+            f = (exp_e(t) + e).square().sum()
             f.backward()
             return f
 
         opt.step(closure)
         with torch.no_grad():
-            if float((torch.linalg.matrix_exp(torch.einsum("m,mij->ij", t, A)) @ e + e).norm()) < 1e-6:
+            if float((exp_e(t) + e).norm()) < 1e-6:
                 return True
     return False
 
 
+def _components(A: torch.Tensor, rtol: float = 1e-6) -> list[torch.Tensor]:
+    """Invariant subspaces of E under the restricted sub-algebra A (r, d, d): the eigenspaces of the Casimir-like
+    M = Σ_r A_rᵀ A_r (it commutes with the action), grouped by eigenvalue; the first is the fixed subspace
+    (eigenvalue 0) when there is one.  Returns bases (d × d_i)."""
+    M = torch.einsum("rji,rjk->ik", A, A)
+    w, U = torch.linalg.eigh((M + M.T) / 2)
+    top = max(float(w.max()), 1e-300)
+    groups = clusters_of(w, top, rtol)
+    return [U[:, g] for g in groups]
+
+
 def certify_clusters(symmetry: Symmetry, theta: torch.Tensor, values: torch.Tensor, vectors: torch.Tensor,
-                     scale: float, X=None, cluster_rtol: float = 1e-6, certify_tol: float = 1e-6,
-                     generator: torch.Generator | None = None) -> list[Cluster]:
-    """Design A on ascending eigenpairs (values, vectors) at θ: clusters, certified or accidental, with
-    representatives (see the module docstring)."""
-    g = generator or torch.Generator().manual_seed(0)
+                     scale: float, X=None, cluster_rtol: float = 1e-6, certify_tol: float = 1e-6) -> list[Cluster]:
+    """Design A on ascending eigenpairs (values, vectors) at θ: clusters, certified or accidental, with the
+    directions to explore.  A certified cluster splits into invariant components (``_components``): every
+    direction of the fixed one is offered (the group does not relate them), each moved component offers one
+    representative, the unit vector minimising Σ_c ‖K_c e‖² over the whole stabiliser (maximal residual
+    invariance), with one sign when the component's group maps it to its negative."""
     C = stabiliser(symmetry, theta, X)
     out = []
     for members in clusters_of(values, scale, cluster_rtol):
         V = vectors[:, members]
+        accidental = [Offer(V[:, j], "single" if len(members) == 1 else "accidental") for j in range(len(members))]
         if len(members) < 2 or C.shape[1] == 0:
-            out.append(Cluster(members, False, None))
+            out.append(Cluster(members, False, None, accidental))
             continue
         KV = (field_jvps(symmetry, theta, V, X) @ C).permute(2, 1, 0)  # (m, p, d): K_c V, c in the stabiliser
         norms = KV.flatten(1).norm(dim=1)
         if float(norms.max()) == 0.0:
-            out.append(Cluster(members, False, None))  # no generator moves E: nothing to certify
+            out.append(Cluster(members, False, None, accidental))  # no generator moves E: nothing to certify
             continue
-        # the invariant sub-algebra: combinations c with (I − VVᵀ) K_c V = 0 (linear in c)
-        leak = (KV - V @ (V.T @ KV)).flatten(1).T  # (p·d, m)
-        _, sv, Wh = torch.linalg.svd(leak / norms.clamp_min(1e-300), full_matrices=True)
+        # the invariant sub-algebra: combinations c with (I − VVᵀ) K_c V = 0 (linear in c), generators normalised
+        unit = KV / norms.clamp_min(1e-300)[:, None, None]
+        leak = (unit - V @ (V.T @ unit)).flatten(1).T  # (p·d, m)
+        _, sv, Wh = torch.linalg.svd(leak, full_matrices=True)
         sv = torch.cat([sv, sv.new_zeros(Wh.shape[0] - sv.shape[0])])
-        inv = Wh[sv <= certify_tol].T  # (m, r) in the normalised coordinates
-        A = torch.einsum("mpd,mr->rpd", KV / norms.clamp_min(1e-300)[:, None, None], inv)
-        A = torch.einsum("pi,rpd->rid", V, A)  # (r, d, d): the sub-algebra restricted to E
-        acts = A.flatten(1).norm(dim=1) > 1e-8
+        inv = Wh[sv <= certify_tol].T  # (m, r)
+        A = torch.einsum("pi,rpd->rid", V, torch.einsum("mpd,mr->rpd", unit, inv))  # (r, d, d): restricted to E
+        A = A[A.flatten(1).norm(dim=1) > 1e-8]
         score = float(sv.min())
-        if not bool(acts.any()):
-            out.append(Cluster(members, False, score))
+        if A.shape[0] == 0:
+            out.append(Cluster(members, False, score, accidental))
             continue
-        M = torch.einsum("mpi,mpj->ij", KV, KV)
-        _, U = torch.linalg.eigh((M + M.T) / 2)
-        rep_small = U[:, 0]
-        out.append(Cluster(members, True, score, V @ rep_small, _reaches_negative(A[acts], rep_small, g)))
+        Mall = torch.einsum("mpi,mpj->ij", KV, KV)
+        offers = []
+        for U in _components(A):
+            moved = A @ U  # (r, d, d_i)
+            if float(moved.norm()) <= 1e-8 * max(float(A.norm()), 1e-300):
+                offers += [Offer(V @ U[:, j], "fixed") for j in range(U.shape[1])]
+                continue
+            w, R = torch.linalg.eigh(U.T @ Mall @ U)
+            rep = U @ R[:, 0]
+            offers.append(Offer(V @ rep, "orbit", _reaches_negative(A, rep)))
+        out.append(Cluster(members, True, score, offers))
     return out
 
 

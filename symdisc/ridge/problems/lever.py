@@ -88,3 +88,15 @@ def lever_permutation(perm: Sequence[int]) -> torch.Tensor:
 def agent_swap() -> torch.Tensor:
     """The θ index map (20,) exchanging the two agents' logits (a symmetry of J and H)."""
     return torch.cat([torch.arange(N_LEVERS, 2 * N_LEVERS), torch.arange(N_LEVERS)])
+
+
+def lever_symmetry():
+    """The game's continuous symmetry: each agent's logits shifted by a constant, θ ↦ θ + c₁·[1₁₀, 0] + c₂·[0, 1₁₀]
+    (softmax invariance; a ``TranslationSymmetry`` keeping the return)."""
+    from symdisc.layout import ParamLayout
+    from symdisc.symmetry.translation import TranslationSymmetry
+
+    V = torch.zeros(2 * N_LEVERS, 2, dtype=torch.float64)
+    V[:N_LEVERS, 0], V[N_LEVERS:, 1] = 1.0, 1.0
+    return TranslationSymmetry(ParamLayout.from_pairs([("theta", (2 * N_LEVERS,))]), V, "softmax shift (per agent)",
+                               "loss", source="lever game: softmax(θ_i + c·1) = softmax(θ_i)")
