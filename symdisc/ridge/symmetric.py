@@ -174,7 +174,8 @@ def _reaches_negative(A: torch.Tensor, e: torch.Tensor, restarts: int = 16) -> b
     g = torch.Generator().manual_seed(0)
     exp_e = lambda t: torch.linalg.matrix_exp(torch.einsum("m,mij->ij", t, A)) @ e
     starts = [torch.eye(A.shape[0], dtype=A.dtype)[i] for i in range(A.shape[0])]
-    starts += [torch.randn(A.shape[0], generator=g, dtype=A.dtype) for _ in range(restarts)]
+    starts = [u.to(A.device) for u in starts + [torch.randn(A.shape[0], generator=g, dtype=A.dtype)
+                                                  for _ in range(restarts)]]
     for u in starts:
         speed = float((torch.einsum("m,mij->ij", u, A) @ e).norm())
         if speed < 1e-10:
