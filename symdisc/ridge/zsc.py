@@ -14,7 +14,9 @@ arithmetic it would stay mixed (low self-play), but round-off breaks the tie dur
 and it reaches a 0.8 or 1.0 lever, whose higher self-play wins the argmax — and whose arbitrary choice among
 equivalent levers ruins cross-play.  ``signed=True`` keeps (Ψ, sign) apart instead (the sign is relative to
 the descent orientation, so it is reproducible across runs for ridges with ⟨e, ∇L⟩ ≠ 0); it is our variant,
-not the paper's.
+not the paper's.  Both rest on the runs breaking ties independently; here the MIS of every run is the same
+point to ~1e-10, so round-off breaks them alike more often than chance (with 3 runs all may pick the same 0.8
+lever and cross-play 0.8 beats the 0.6 lever); 8 or more runs separate them in our checks.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from symdisc.architecture import make_generator
+from symdisc.errors import InputError
 from symdisc.ridge.archive import Archive
 from symdisc.ridge.config import RRConfig
 from symdisc.ridge.mis import find_mis
+from symdisc.ridge.problems.lever import LEVER_PAYOFFS, cross_play, greedy_levers, lever_entropy, lever_return
 from symdisc.ridge.rider import RidgeRider, RRResult
 
 Fn = Callable[[torch.Tensor], float]
@@ -44,7 +49,7 @@ LEVER_EPS, LEVER_ENT = 0.01, 1e-6
 def _solutions(run) -> list:
     archive = run.archive if isinstance(run, RRResult) else run
     if not isinstance(archive, Archive):
-        raise TypeError(f"expected an RRResult or Archive per run, got {type(run).__name__}")
+        raise InputError(f"expected an RRResult or Archive per run, got {type(run).__name__}")
     return archive.solutions()
 
 
@@ -80,7 +85,7 @@ def zero_shot_coordination(runs: Sequence, self_play: Fn, cross_play: Callable[[
                       "self_play": sum(sp for sp, _ in have) / len(have), "cross_play": float(M.mean()),
                       **desc[0], "agree": sum(d == desc[0] for d in desc) / len(desc)})
     if not table:
-        raise ValueError("no run has a solution (leaf): nothing to coordinate on")
+        raise InputError("no run has a solution (leaf): nothing to coordinate on")
     full = [row for row in table if row["runs"] == len(runs)] or table
     sel = max(full, key=lambda row: row["cross_play"])
     key = (tuple(sel["fingerprint"]), sel["sign"])
@@ -93,9 +98,7 @@ def zero_shot_coordination(runs: Sequence, self_play: Fn, cross_play: Callable[[
 
 
 def lever_describe(theta: torch.Tensor) -> dict:
-    """The lever game's greedy levers of both agents and the payoff of agent 1's (None-free plain data)."""
-    from symdisc.ridge.problems.lever import LEVER_PAYOFFS, greedy_levers
-
+    """The lever game's greedy levers of both agents and the payoff of the lever they pick (0 if they differ)."""
     a, b = greedy_levers(theta)
     return {"greedy": [a, b], "payoff": LEVER_PAYOFFS[a] if a == b else 0.0}
 
@@ -104,9 +107,6 @@ def lever_runs(runs: int, seed: int, config: RRConfig | dict | None = None, eps:
                ent_weight: float = LEVER_ENT, symmetry=None, stream: tuple[int, ...] = ()) -> list[dict]:
     """Per run r: θ₀ ~ N(0, ε²) from ``make_generator(seed, *stream, r)``, the MIS (‖∇L‖² − λ_ent·H, L = −J), exact RR.
     Returns [{"mis": MISResult, "result": RRResult}]."""
-    from symdisc.architecture import make_generator
-    from symdisc.ridge.problems.lever import lever_entropy, lever_return
-
     if not isinstance(config, RRConfig):
         config = RRConfig(**{**LEVER_RR, **(config or {})})
     loss = lambda th: -lever_return(th)
@@ -123,8 +123,6 @@ def lever_zsc(runs: int, seed: int, config: RRConfig | dict | None = None, eps: 
               ent_weight: float = LEVER_ENT, signed: bool = False, stream: tuple[int, ...] = ()) -> dict:
     """Alg. 3 on the lever game: ``runs`` independent MIS + exact RR runs (``lever_runs``), then the protocol
     with J (self-play), J(π^a_1, π^b_2) (cross-play) and the greedy levers."""
-    from symdisc.ridge.problems.lever import cross_play, lever_return
-
     rs = lever_runs(runs, seed, config, eps, ent_weight, stream=stream)
     out = zero_shot_coordination([r["result"] for r in rs], lambda th: float(lever_return(th)),
                                  lambda a, b: float(cross_play(a, b)), lever_describe, signed)
