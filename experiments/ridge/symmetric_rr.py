@@ -5,6 +5,8 @@ Cases (each a fixed batch, float64, exact RR with the dense eigensolver):
 
 * ``linear``       the 2-layer linear net 3-3-3 (mse, 20 Gaussian samples) at the origin, a fixed point of its
                    GL(3) — the reference's test bed (§6.2 (a), §6.3 (b));
+* ``digits-linear`` a 64-8-10 linear MLP without biases, cross-entropy on 256 digits, at θ = 0: a fixed point of
+                   its GL(8) (k = 64) and of the head's softmax translation;
 * ``digits-relu``  a 64-8-10 ReLU MLP with cross-entropy on 256 digits, θ₀ = 0.05·θ_init; known symmetries: the
                    hidden rescalings and the head's softmax translation (k = 17);
 * ``digits-tanh``  the same with tanh: only the softmax translation (k = 9), whose fields are constant, so its
@@ -35,7 +37,7 @@ from symdisc.ridge.targets import resolve_symmetry
 VARIANTS = {"plain": None, "B": dict(project=True, adapt=False, merge=False),
             "A": dict(project=False, adapt=True, merge=False), "C": dict(project=False, adapt=False, merge=True),
             "ABC": dict(project=True, adapt=True, merge=True),
-            "ABC-project-all": dict(project=True, adapt=True, merge=True, project_gtol=float("inf"))}
+            "ABC-project-all": dict(project=True, adapt=True, merge=True, project_everywhere=True)}
 
 
 def _case(name: str):
@@ -44,13 +46,15 @@ def _case(name: str):
         arch = symdisc.zoo.get("mlp", dims="3,3,3", act="linear", bias=False).to(dtype=torch.float64)
         X, Y = arch.sample_data(20, symdisc.make_generator(0))
         return arch, X, Y, torch.zeros(arch.num_params, dtype=torch.float64), lambda th: arch.forward(th, X)
-    act = {"digits-relu": "relu", "digits-tanh": "tanh"}.get(name)
+    act = {"digits-relu": "relu", "digits-tanh": "tanh", "digits-linear": "linear"}.get(name)
     if act is None:
-        raise InputError(f"unknown case {name!r}; choose linear, digits-relu, digits-tanh")
+        raise InputError(f"unknown case {name!r}; choose linear, digits-linear, digits-relu, digits-tanh")
     split = digits().to(dtype=torch.float64)
     X, Y = split.X_train[:256], split.y_train[:256]
-    arch = symdisc.zoo.get("mlp", dims="64,8,10", act=act, bias=True, loss="cross_entropy").to(dtype=torch.float64)
-    theta = 0.05 * arch.sample_params(symdisc.make_generator(0, 0))
+    linear = act == "linear"
+    arch = symdisc.zoo.get("mlp", dims="64,8,10", act=act, bias=not linear,
+                           loss="cross_entropy").to(dtype=torch.float64)
+    theta = (0.0 if linear else 0.05) * arch.sample_params(symdisc.make_generator(0, 0))
     return arch, X, Y, theta, lambda th: arch.forward(th, X).softmax(-1)
 
 
@@ -133,8 +137,10 @@ _DIGITS = dict(n_ridges=4, max_depth=2, budget=300, finish_steps=100, finish_lr=
                max_rides=60)
 RUNNERS = [Runner("rr_symmetry", "symmetry-aware RR (designs A, B, C) vs plain RR: distinct solutions per ride / HVP",
                   run, figure,
-                  {"cases": ["linear", "digits-relu", "digits-tanh"], "variants": list(VARIANTS),
-                   "function_tol": 1e-3, "rr": {"linear": _LINEAR, "digits-relu": _DIGITS, "digits-tanh": _DIGITS}},
+                  {"cases": ["linear", "digits-linear", "digits-relu", "digits-tanh"], "variants": list(VARIANTS),
+                   "function_tol": 1e-3, "rr": {"linear": _LINEAR, "digits-linear": _DIGITS, "digits-relu": _DIGITS,
+                                                "digits-tanh": _DIGITS}},
                   {"cases": ["linear"], "variants": ["plain", "ABC"],
-                   "rr": {"linear": {**_LINEAR, "max_depth": 1}, "digits-relu": _DIGITS, "digits-tanh": _DIGITS}},
+                   "rr": {"linear": {**_LINEAR, "max_depth": 1}, "digits-linear": _DIGITS, "digits-relu": _DIGITS,
+                          "digits-tanh": _DIGITS}},
                   summarize, group="ridge")]

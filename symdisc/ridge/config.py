@@ -24,12 +24,14 @@ class RRConfig:
     ``inner_steps`` gradient steps on the eigen-loss with ``lr_e`` / ``lr_lambda`` (lr_e = 0: the LR_x = 0
     ablation).  ``fixed``: fixed α, e never updated (the FixedRidge ablation).
     EndRide: overlap below δ_break at α_min, λ ≥ −neg_tol·‖H‖, no decrease (``require_decrease``), or
-    ``max_ride_steps``.  ``budget``: total ride iterations (trial points) of the search ([P] tree: 10⁵);
+    ``max_ride_steps``; with ``min_decrease`` a step must lower L by more than min_decrease·max(1, |L|) ("the policy
+    stops improving").  ``budget``: total ride iterations (trial points) of the search ([P] tree: 10⁵);
     ``max_depth``: branchings along a path; ``search``: ChooseFromArchive.  ``finish_steps`` gradient-descent
-    steps (lr ``finish_lr``) polish a leaf.  Symmetry designs (with a symmetry): ``project`` (B), ``adapt`` (A),
-    ``merge`` (C), each switchable; B projects only where ‖∇L‖ ≤ ``project_gtol`` (critical points, where the
-    orbit tangents are exact zero modes; elsewhere their curvature −∇Lᵀ J_ξ ξ can be a genuine descent, F2;
-    ``float("inf")``: everywhere, the reference's literal design).
+    steps (lr ``finish_lr``) polish every ride's end point before it is branched from.  Symmetry designs (with a
+    symmetry): ``project`` (B), ``adapt`` (A), ``merge`` (C), each switchable; B projects only at critical
+    points, ‖∇L‖ ≤ ``grad_tol`` (there the orbit tangents are exact zero modes; elsewhere their curvature
+    −∇Lᵀ J_ξ ξ can be a genuine descent, F2), or everywhere with ``project_everywhere`` (the reference's
+    literal design).
     """
 
     n_ridges: int = 6
@@ -41,6 +43,7 @@ class RRConfig:
     alpha_min: float = 1e-4
     delta_break: float = 0.95
     require_decrease: bool = True
+    min_decrease: float = 0.0
     max_ride_steps: int = 1000
     budget: int = 100_000
     max_depth: int = 8
@@ -55,7 +58,7 @@ class RRConfig:
     finish_steps: int = 0
     finish_lr: float = 0.1
     project: bool = True
-    project_gtol: float = 1e-6
+    project_everywhere: bool = False
     adapt: bool = True
     merge: bool = True
     cluster_rtol: float = 1e-6
@@ -81,7 +84,7 @@ class RRConfig:
             raise InputError(f"delta_break must be in (0, 1], got {self.delta_break}")
         if self.alpha_min > self.alpha:
             raise InputError(f"alpha_min ({self.alpha_min}) exceeds alpha ({self.alpha})")
-        for name in ("neg_tol", "grad_tol", "project_gtol", "lr_e", "lr_lambda", "finish_lr", "max_depth",
+        for name in ("neg_tol", "grad_tol", "min_decrease", "lr_e", "lr_lambda", "finish_lr", "max_depth",
                      "inner_steps", "finish_steps"):
             if getattr(self, name) < 0:
                 raise InputError(f"RR's {name} must be ≥ 0, got {getattr(self, name)}")

@@ -133,7 +133,7 @@ class RidgeRider(Resumable):
         """H(θ), with design B's projector when a symmetry is given, ``project`` is on and θ is critical."""
         op = HessianOperator(self.loss, theta)
         if self.symmetry is not None and self.config.project and \
-                float(op.gradient().norm()) <= self.config.project_gtol:
+                (self.config.project_everywhere or float(op.gradient().norm()) <= self.config.grad_tol):
             raw = HessianOperator(self.loss, theta)
             op.projector = orbit_projector(self.symmetry, self.loss, theta, self.X, raw.matvec,
                                            gate_tol=self.config.gate_tol)
@@ -188,7 +188,7 @@ class RidgeRider(Resumable):
             th = theta - a * e
             self.steps_done += 1
             loss_new = float(self.loss(th))
-            if c.require_decrease and not loss_new < loss_now:
+            if c.require_decrease and not loss_new < loss_now - c.min_decrease * max(1.0, abs(loss_now)):
                 reason, a = "no_decrease", a / 2
                 continue
             op = self.hessian(th)
@@ -222,7 +222,7 @@ class RidgeRider(Resumable):
                 th = theta - c.alpha * e
                 self.steps_done += 1
                 loss_new = float(self.loss(th))
-                if c.require_decrease and not loss_new < loss_now:
+                if c.require_decrease and not loss_new < loss_now - c.min_decrease * max(1.0, abs(loss_now)):
                     reason = "no_decrease"
                     break
                 op = self.hessian(th)
@@ -319,8 +319,9 @@ class RidgeRider(Resumable):
                 rides += 1
                 if self.symmetry is not None and c.merge and self._merge(node):
                     pass
-                elif node.end_reason != "budget":
-                    node.leaf = self._offer(node, node.theta_end) == 0
+                elif node.end_reason != "budget" and not (node.steps == 0 and
+                                                          torch.equal(node.theta_end, node.theta_start)):
+                    node.leaf = self._offer(node, node.theta_end) == 0  # a ride that never moved does not branch
                 self.seconds = time.perf_counter() - t0
                 if rides % c.checkpoint_every == 0:
                     self.checkpoint()

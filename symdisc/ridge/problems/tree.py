@@ -188,8 +188,8 @@ def tree_return(theta: torch.Tensor, tree: Tree) -> torch.Tensor:
 
 def tree_entropy(theta: torch.Tensor, tree: Tree) -> torch.Tensor:
     """Σ_s P(visit s)·H(π(·|s)), H(p) = −p log p − (1−p) log(1−p) with p = σ(θ_s): the state-visitation-weighted
-    sum of per-node entropies, which equals the entropy of the leaf (trajectory) distribution.  Shape (...);
-    maximal (= Σ_s P(visit s) log 2) at θ = 0."""
+    sum of per-node entropies, which equals the entropy of the leaf (trajectory) distribution.  Shape (...).
+    Its maximum, log(#leaves), is at the uniform leaf distribution — not θ = 0 on an unbalanced tree."""
     p = torch.sigmoid(theta)
     h = -(p * F.logsigmoid(theta) + (1 - p) * F.logsigmoid(-theta))
     return (visit_probabilities(theta, tree) * h).sum(-1)
