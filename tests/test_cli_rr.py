@@ -26,6 +26,15 @@ def test_toy2d_reaches_the_four_minima(capsys):
     assert {tuple(s["fingerprint"]) for s in doc["solutions"]} == {(0,), (1,)}
 
 
+def test_lever_reports_the_protocol(capsys):
+    """Alg. 3 on the lever game through the CLI: the per-ridge table and the selected payoff; our signed
+    variant selects the 0.6 lever (the paper's result), Alg. 3 as written a 0.8 lever (docs/ridge.md)."""
+    code, out, _ = run(capsys, "rr", "lever", "--runs", "8", "--signed", "--json")
+    zsc = json.loads(out)["problem"]["zsc"]
+    assert code == 0 and zsc["selected_payoff"] == 0.6 and zsc["selected_cross_play"] > 0.59
+    assert {"fingerprint", "sign", "eigenvalue", "self_play", "cross_play", "payoff"} <= set(zsc["ridges"][0])
+
+
 def test_architecture_with_known_symmetry_rides_fewer_branches(capsys):
     base = ["rr", *LINEAR, "--batch-size", "20", "--init-scale", "0", "--max-depth", "1", "--n-ridges", "9",
             "--json"]

@@ -15,6 +15,7 @@ from symdisc.errors import InputError
 from symdisc.io import atomic_write, json_ready
 
 RUN_FILE = "rr_run.json"
+GENERAL = {"max_depth": 4}  # the CLI's own default where RRConfig's (8) suits a library call, not a first try
 
 
 def _target(options: dict):
@@ -57,22 +58,31 @@ def rr_command(
     update: str = typer.Option("exact", "--update", help="exact (Alg. 1: eigendecomposition each step) | gradient "
                                "(Alg. 2: eigenpair gradient steps on HVPs) | fixed (direction never updated)"),
     budget: int = typer.Option(2000, "--budget", help="ride iterations (trial points) over the whole search"),
-    n_ridges: int = typer.Option(6, "--n-ridges", help="ridges offered per branching point (most negative first)"),
-    max_depth: int = typer.Option(4, "--max-depth", help="branchings along a path"),
+    n_ridges: int = typer.Option(None, "--n-ridges", help="ridges offered per branching point, most negative first "
+                                 "(6; lever 10)"),
+    max_depth: int = typer.Option(None, "--max-depth", help="branchings along a path (4; tree 8, lever 1)"),
     search: str = typer.Option("bfs", "--search", help="archive order: bfs | dfs | random | loss"),
-    eigensolver: str = typer.Option("auto", "--eigensolver", help="auto | dense | lanczos | lobpcg"),
+    eigensolver: str = typer.Option(None, "--eigensolver", help="auto (default) | dense | lanczos | lobpcg"),
+    grad_tol: float = typer.Option(None, "--grad-tol", help="‖∇L‖ at or below which a point is a saddle: both signs "
+                                   "offered, orbit tangents projected (1e-8; lever 1e-4)"),
+    max_ride_steps: int = typer.Option(None, "--max-ride-steps", help="steps per ride (1000; tree 10)"),
     alpha: float = typer.Option(1.0, "--alpha", help="ridge step α (exact: the largest, halved adaptively)"),
-    alpha_min: float = typer.Option(1e-4, "--alpha-min", help="smallest α before a ride ends (exact)"),
+    alpha_min: float = typer.Option(None, "--alpha-min", help="smallest α before a ride ends (1e-4; tree 0.01)"),
     delta_break: float = typer.Option(0.95, "--delta-break", help="least overlap of consecutive ridges"),
     inner_steps: int = typer.Option(1, "--inner-steps", help="eigenpair gradient steps per ride step (gradient)"),
     lr_e: float = typer.Option(0.1, "--lr-e", help="eigenvector learning rate (gradient; 0 keeps the direction)"),
     lr_lambda: float = typer.Option(0.01, "--lr-lambda", help="eigenvalue learning rate (gradient)"),
-    finish_steps: int = typer.Option(0, "--finish-steps", help="gradient-descent steps polishing each leaf"),
-    finish_lr: float = typer.Option(0.1, "--finish-lr", help="learning rate of the polishing descent"),
+    finish_steps: int = typer.Option(None, "--finish-steps", help="gradient-descent steps polishing each ride's end "
+                                     "(0; lever 100)"),
+    finish_lr: float = typer.Option(None, "--finish-lr", help="learning rate of the polishing descent (0.1; lever 30)"),
     project: bool = typer.Option(True, "--project/--no-project", help="design B: orbit tangents projected out"),
     adapt: bool = typer.Option(True, "--adapt/--no-adapt", help="design A: one ridge per certified cluster"),
     merge: bool = typer.Option(True, "--merge/--no-merge", help="design C: merge orbit-equivalent rides"),
     depth: int = typer.Option(4, "--depth", help="tree: the random tree's depth"),
+    runs: int = typer.Option(8, "--runs", help="lever: independent runs of the zero-shot-coordination protocol "
+                             "(Alg. 3; 0: skip it)"),
+    signed: bool = typer.Option(False, "--signed", help="lever: score (Ψ, sign) apart in the protocol (our variant; "
+                                "the paper's Alg. 3 pools ± by self-play)"),
     batch_size: int = typer.Option(64, "--batch-size", help="architecture: samples of the fixed batch"),
     init_scale: float = typer.Option(1e-2, "--init-scale", help="ε of the start θ₀ = ε·θ_init (near the saddle at 0)"),
     mis: bool = typer.Option(False, "--mis/--no-mis", help="architecture: start at the MIS (min ‖∇L‖² + ‖ξ‖²)"),
@@ -89,7 +99,8 @@ def rr_command(
     "summary" (rides, pending, solutions, merged, ends, iterations, hvps, seconds, stopped, best_loss),
     "solutions": [{"id", "parent", "fingerprint", "sign", "loss", "steps", "end_reason", … the problem's reading:
     tree: return, leaf, reward, positive; lever: self_play, levers, payoff; toy2d: nearest_critical_point}],
-    "problem" (tree: positive_found, positive_leaves; lever: the zero-shot-coordination protocol, when present),
+    "problem" (tree: positive_found, positive_leaves; lever: "zsc", the zero-shot-coordination protocol:
+    selected_fingerprint, selected_sign, selected_payoff, selected_cross_play, selected_self_play, ridges),
     "run_dir"}.
     """
     import torch
@@ -100,13 +111,19 @@ def rr_command(
                                           "variant": variant},
                "symmetry": symmetry, "depth": depth, "batch_size": batch_size, "init_scale": init_scale, "mis": mis,
                "seed": seed, "device": device, "budget": budget,
-               "config": dict(update=update, n_ridges=n_ridges, max_depth=max_depth, search=search,
-                              eigensolver=eigensolver, alpha=alpha, alpha_min=alpha_min, delta_break=delta_break,
-                              inner_steps=inner_steps, lr_e=lr_e, lr_lambda=lr_lambda, finish_steps=finish_steps,
-                              finish_lr=finish_lr, project=project, adapt=adapt, merge=merge, budget=budget)}
-    config = RRConfig.from_dict(options["config"])  # bad options fail before any work
+               "runs": runs, "signed": signed,
+               "config": {k: v for k, v in dict(
+                   update=update, n_ridges=n_ridges, max_depth=max_depth, search=search, eigensolver=eigensolver,
+                   grad_tol=grad_tol, max_ride_steps=max_ride_steps, alpha=alpha, alpha_min=alpha_min,
+                   delta_break=delta_break, inner_steps=inner_steps, lr_e=lr_e, lr_lambda=lr_lambda,
+                   finish_steps=finish_steps, finish_lr=finish_lr, project=project, adapt=adapt, merge=merge,
+                   budget=budget).items() if v is not None}}
+    RRConfig.from_dict({**GENERAL, **options["config"]})  # bad options fail before any work
+    if runs < 0:
+        raise InputError(f"--runs must be ≥ 0, got {runs}")
     options = _run_dir(out, resume, options)
     t = _target(options)
+    config = RRConfig.from_dict({**GENERAL, **t.defaults, **options["config"]})
     X = t.info.get("X")
     if resume:
         rr = RidgeRider.resume(out, t.loss, symmetry=t.symmetry, X=X, progress=True)
@@ -124,6 +141,11 @@ def rr_command(
 
         tree = Tree.from_dict(t.info["tree"])
         problem["positive_found"] = fraction_positive_found([n.theta_end for n in result.archive.ends()], tree)
+    if t.name == "lever" and options.get("runs", 0):
+        from symdisc.ridge.zsc import lever_zsc
+
+        protocol = {k: v for k, v in config.to_dict().items() if k not in ("project", "adapt", "merge")}
+        problem["zsc"] = lever_zsc(options["runs"], options["seed"], protocol, signed=options.get("signed", False))
     doc = json_ready({"target": t.name, "symmetry": None if t.symmetry is None else t.symmetry.name,
                       "config": rr.config.to_dict(), "mis": None if t.mis is None else t.mis.summary(),
                       "summary": result.summary(), "solutions": solutions, "problem": problem,

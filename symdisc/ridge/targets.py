@@ -24,7 +24,11 @@ from symdisc.ridge.mis import MISResult, find_mis
 from symdisc.symmetry.base import Symmetry
 
 PROBLEMS = ("toy2d", "tree", "lever")
-ENT_WEIGHT = 0.01  # λ_ent of the RL / game MIS (not given by the paper; the reference's lever check used 0.01)
+TREE_ENT = 1.0  # λ_ent of the tree MIS (not given by the paper): the tree has no interior critical point, so the
+# MIS trades gradient norm for entropy (experiments/ridge/tree_rl.py)
+# each problem's RR defaults (options a user does not set): the tree as experiments/ridge/tree_rl.py, the lever
+# game as symdisc.ridge.zsc.LEVER_RR (its MIS counts as a saddle, one ride + polish per solution)
+TREE_RR = dict(n_ridges=6, alpha_min=0.01, max_ride_steps=10, max_depth=8, eigensolver="dense")
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Target:
     describe: Callable[[torch.Tensor], dict]
     mis: MISResult | None = None
     info: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)  # RR options this target sets unless the user does
 
 
 def _problem_symmetry(name: str, symmetry: str) -> Symmetry | None:
@@ -47,11 +52,6 @@ def _problem_symmetry(name: str, symmetry: str) -> Symmetry | None:
         return lever_symmetry()
     raise InputError(f"--symmetry {symmetry!r}: the {name} problem has no continuous symmetry to use (choose none"
                      + (" or known" if name == "lever" else "") + ")")
-
-
-def _mis(loss, start, entropy, symmetry=None) -> MISResult:
-    return find_mis(loss, start, entropy=entropy, ent_weight=ENT_WEIGHT if entropy is not None else 0.0,
-                    symmetry=symmetry)
 
 
 def problem(name: str, seed: int = 0, symmetry: str = "none", depth: int = 4, init_scale: float = 1e-2) -> Target:
@@ -73,7 +73,7 @@ def problem(name: str, seed: int = 0, symmetry: str = "none", depth: int = 4, in
         tree = random_tree(depth, make_generator(seed, 0))
         loss = lambda th: -tree_return(th, tree)
         start = init_scale * torch.randn(tree.n_nodes, generator=make_generator(seed, 1), dtype=torch.float64)
-        mis = _mis(loss, start, lambda th: tree_entropy(th, tree))
+        mis = find_mis(loss, start, entropy=lambda th: tree_entropy(th, tree), ent_weight=TREE_ENT)
         positive = set(positive_leaves(tree))
 
         def describe(th):
@@ -82,20 +82,22 @@ def problem(name: str, seed: int = 0, symmetry: str = "none", depth: int = 4, in
                     "positive": leaf in positive}
 
         return Target(name, loss, mis.theta, sym, describe, mis,
-                      {"tree": tree.to_dict(), "positive_leaves": sorted(positive)})
+                      {"tree": tree.to_dict(), "positive_leaves": sorted(positive)}, TREE_RR)
     if name == "lever":
         from symdisc.ridge.problems.lever import LEVER_PAYOFFS, greedy_levers, lever_entropy, lever_return
+        from symdisc.ridge.zsc import LEVER_ENT, LEVER_RR
 
         loss = lambda th: -lever_return(th)
         start = init_scale * torch.randn(20, generator=make_generator(seed, 1), dtype=torch.float64)
-        mis = _mis(loss, start, lever_entropy)
+        mis = find_mis(loss, start, entropy=lever_entropy, ent_weight=LEVER_ENT)
 
         def describe(th):
             a, b = greedy_levers(th)
             return {"self_play": float(lever_return(th)), "levers": [a, b],
                     "payoff": LEVER_PAYOFFS[a] if a == b else 0.0}
 
-        return Target(name, loss, mis.theta, sym, describe, mis)
+        return Target(name, loss, mis.theta, sym, describe, mis, defaults={k: v for k, v in LEVER_RR.items()
+                                                                              if k != "budget"})
     raise InputError(f"unknown RR problem {name!r}; choose {', '.join(PROBLEMS)} or an architecture")
 
 
