@@ -26,8 +26,9 @@ MODULES = (
     "experiments.teleport.e7_runtime", "experiments.teleport.e12_digits", "experiments.teleport.e6_schedules",
     "experiments.teleport.e8_correlation", "experiments.teleport.e9_generalization", "experiments.teleport.e13_meta",
     "experiments.discovery.reproductions", "experiments.census.presets", "experiments.census.detected",
-    # ridge rider: exact RR (toy, tree, lever) — helper A adds its modules on this line
-    # ridge rider: scalable RR (digits, colored digits) — helper B adds its modules on this line
+    "experiments.ridge.symmetric_rr",
+    "experiments.ridge.toy", "experiments.ridge.tree_rl", "experiments.ridge.lever_game",
+    "experiments.ridge.digits_rr", "experiments.ridge.colored_rr",
 )
 
 
