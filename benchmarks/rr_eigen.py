@@ -12,7 +12,9 @@ the 1-min load average before and after.  The point θ is the fan-in initialisat
 point: the ε·N(0, 1) start of rr_digits has width-fold degenerate clusters, where Krylov solvers slow down —
 that case is in experiments/results/ridge/rr_digits.json's eigen check).  Dense runs only for p ≤
 ``--dense-max`` (the p×p Hessian and eigh's workspace: 8p² bytes each, and p HVPs): above it the row says
-"skipped".  Lanczos and LOBPCG results are checked against dense where dense ran (max |Δλ|).
+"skipped".  Lanczos and LOBPCG results are checked against dense where dense ran (max |Δλ|); both run with
+``most_negative``'s defaults (tol 1e-10, residual check 1e-6·‖H‖, LOBPCG capped at 500 block iterations), so a
+"failed" cell is the library refusing a non-converged pair.
 
     python benchmarks/rr_eigen.py [--widths 16,32,64,128,256,512,1333] [--k 5] [--dense-max 5000]
                                   [--threads 1] [--out benchmarks/results/rr_eigen.json]

@@ -14,6 +14,16 @@ from symdisc.zoo import get as zoo_get
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Many small HVPs (ARPACK, LOBPCG, UpdateRidge): on a shared 2-core machine torch's intra-op threads stall
+    on them (10× slower under load), so these tests run single-threaded, like the committed runs."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def small_net(seed: int = 0):
     """A 6-5-3 tanh MLP (p = 53) on 40 Gaussian samples at a fan-in point: a generic, non-degenerate spectrum."""
     arch = zoo_get("mlp", dims="6,5,3", act="tanh", bias=True, loss="cross_entropy").to(dtype=F64)
