@@ -25,9 +25,7 @@ before and after):
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import datetime
-import multiprocessing
 import os
 import platform
 import shlex
@@ -36,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import cpu_model, peak_rss_mib  # noqa: E402
+from benchmarks.record import timed as record_timed  # noqa: E402
 
 DIMS, BATCH = "64,128,10", 1024
 ALL_KINDS = ("old", "new", "split", "eigvalsh", "float32", "schur", "crossover", "loss", "layernorm")
@@ -207,18 +206,8 @@ def _schur(torch, arch, theta, X) -> dict:
             "null_dim_at_pstrf_tol": arch.num_params - last - int(r)}
 
 
-def run_fresh(task: dict) -> dict:
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
-        return ex.submit(measure, task).result()
-
-
 def timed(task: dict) -> dict:
-    load0, t0 = os.getloadavg()[0], time.perf_counter()
-    r = run_fresh(task)
-    r["loadavg_1min_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-    print(f"  {task}: {r}  ({time.perf_counter() - t0:.1f} s incl. spawn)", flush=True)
-    return r
+    return record_timed(measure, task)
 
 
 def layernorm_counts() -> dict:

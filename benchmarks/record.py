@@ -34,3 +34,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def run_fresh(measure, task: dict) -> dict:
+    """``measure(task)`` in a fresh ``spawn`` subprocess (its own imports, threads and peak memory)."""
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
+        return ex.submit(measure, task).result()
+
+
+def timed(measure, task: dict, label: str | None = None, shown=lambda r: r) -> dict:
+    """``run_fresh`` plus the 1-min load average before and after, printed as it lands."""
+    import os
+    import time
+
+    load0, t0 = os.getloadavg()[0], time.perf_counter()
+    r = run_fresh(measure, task)
+    r["loadavg_1min_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    print(f"  {label or task}: {shown(r)}  ({time.perf_counter() - t0:.1f} s incl. spawn)", flush=True)
+    return r

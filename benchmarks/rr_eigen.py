@@ -23,8 +23,6 @@ that case is in experiments/results/ridge/rr_digits.json's eigen check).  Dense 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import multiprocessing
 import os
 import platform
 import shlex
@@ -33,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import cpu_model, header, peak_rss_mib  # noqa: E402
+from benchmarks.record import timed as record_timed  # noqa: E402
 
 WIDTHS = "16,32,64,128,256,512,1333"
 
@@ -101,19 +100,9 @@ def measure(task: dict) -> dict:
     return out
 
 
-def run_fresh(task: dict) -> dict:
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
-        return ex.submit(measure, task).result()
-
-
 def timed(task: dict) -> dict:
-    load0, t0 = os.getloadavg()[0], time.perf_counter()
-    r = run_fresh(task)
-    r["loadavg_1min_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-    short = {k: v for k, v in r.items() if k != "values"}
-    print(f"  {task['kind']} h={task['width']}: {short}  ({time.perf_counter() - t0:.1f} s incl. spawn)", flush=True)
-    return r
+    return record_timed(measure, task, f"{task['kind']} h={task['width']}",
+                        lambda r: {k: v for k, v in r.items() if k != "values"})
 
 
 def table(rows: list[dict]) -> str:
