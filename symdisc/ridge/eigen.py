@@ -72,6 +72,37 @@ def _top_magnitude(op: HessianOperator, maxiter: int, tol: float) -> float:
     return float(np.abs(vals).max())
 
 
+def _missed_copies(op: HessianOperator, values: torch.Tensor, vectors: torch.Tensor, norm: float, tol: float,
+                   maxiter: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Single-vector Lanczos sees one direction per exactly repeated eigenvalue, so a k-fold cluster can come back
+    short ([−2, −2, −1] for a threefold −2) with tiny residuals.  Deflate what was found, H + c·VVᵀ (c = 3‖H‖
+    lifts it above the spectrum), and ask Lanczos for the smallest eigenvalue left; while it lies below the
+    largest one kept, it is a missed pair: swap it in and ask again."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    k, c = values.shape[0], 3.0 * norm
+    for _ in range(k):
+        V = vectors
+
+        def mv(x, V=V):
+            X = torch.from_numpy(np.asarray(x, dtype=np.float64).reshape(op.p, -1)).to(op.theta)
+            return (op.matvec(X) + c * V @ (V.T @ X)).cpu().numpy()
+
+        A = LinearOperator((op.p, op.p), matvec=mv, matmat=mv, rmatvec=mv, dtype=np.float64)
+        v0 = torch.randn(op.p, generator=generator, dtype=torch.float64).numpy()
+        mu, u = eigsh(A, k=1, which="SA", v0=v0, tol=tol, maxiter=maxiter)
+        if not float(mu[0]) < float(values[-1]) - 1e-8 * norm:
+            break
+        u = torch.from_numpy(np.ascontiguousarray(u[:, 0])).to(op.theta)
+        u = u - V @ (V.T @ u)
+        u = u / u.norm()
+        values = torch.cat([values[:-1], values.new_tensor([float(mu[0])])])
+        vectors = torch.cat([vectors[:, :-1], u[:, None]], dim=1)
+        order = torch.argsort(values)
+        values, vectors = values[order], vectors[:, order]
+    return values, vectors
+
+
 def most_negative(op: HessianOperator, k: int, method: str = "auto", warm: torch.Tensor | None = None,
                   tol: float = 1e-10, maxiter: int | None = None, check_tol: float = CHECK_TOL,
                   generator: torch.Generator | None = None) -> Eigenpairs:
@@ -122,6 +153,8 @@ def most_negative(op: HessianOperator, k: int, method: str = "auto", warm: torch
     vectors = torch.from_numpy(np.ascontiguousarray(vecs[:, order])).to(op.theta)
     vectors = vectors / vectors.norm(dim=0, keepdim=True)
     norm = max(float(values.abs().max()), top)
+    if used == "lanczos":
+        values, vectors = _missed_copies(op, values, vectors, norm, tol, maxiter, g)
     res = _residuals(op, values, vectors, norm)
     if bool((res > check_tol).any()):
         worst = int(res.argmax())

@@ -234,17 +234,23 @@ class RidgeRider(Resumable):
                         He_old = self.hessian(theta).matvec(e)
                         self.hvps += 1
                     new_lam = warm_start(lam, e, He_new, He_old)
-                    if new_lam >= 0:  # the ridge's curvature is gone: end here (the eigen-loss needs λ ≠ 0)
-                        theta, loss_now, lam, steps = th, loss_new, new_lam, steps + 1
+                    rayleigh = float(e @ He_new) / float(e @ e)
+                    if new_lam >= 0 <= rayleigh:  # the ridge's curvature is gone: end here (the eigen-loss needs λ < 0)
+                        theta, loss_now, lam, steps = th, loss_new, rayleigh, steps + 1
                         reason = "curvature"
                         self.hvps += op.hvps
                         break
+                    new_lam = new_lam if new_lam < 0 else rayleigh  # an overshooting estimate: restart from eᵀHe
                     new_e, new_lam = gradient_update(op, e, new_lam, c.inner_steps, c.lr_e, c.lr_lambda)
                     new_e = new_e if float(new_e @ e) >= 0 else -new_e
                 He_old = op.matvec(new_e) if c.update == "gradient" else None
                 self.hvps += op.hvps
+            # EndRide reads the curvature along the new ridge, eᵀHe (exact, and free in the gradient update, whose
+            # own λ estimate diverges as λ → 0 through its 1/λ³ terms); the estimate carries Alg. 2's state
+            curvature = float(new_e @ He_old) if c.update == "gradient" else new_lam
             theta, e, lam, loss_now, steps = th, new_e, new_lam, loss_new, steps + 1
-            if lam >= -c.neg_tol * norm:
+            if curvature >= -c.neg_tol * norm:
+                lam = curvature
                 reason = "curvature"
                 break
         node.theta_end, node.loss_end, node.lam_end = theta, loss_now, lam
