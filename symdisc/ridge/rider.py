@@ -24,7 +24,15 @@ from symdisc.optim.resumable import Resumable
 from symdisc.progress import LiveBar
 from symdisc.ridge.archive import Archive, Node
 from symdisc.ridge.config import RRConfig
-from symdisc.ridge.eigen import Eigenpairs, descent_sign, gradient_update, max_overlap, most_negative, warm_start
+from symdisc.ridge.eigen import (
+    DENSE_MAX,
+    Eigenpairs,
+    descent_sign,
+    gradient_update,
+    max_overlap,
+    most_negative,
+    warm_start,
+)
 from symdisc.ridge.hessian import HessianOperator
 from symdisc.ridge.symmetric import certify_clusters, check_symmetry, orbit_distance, orbit_projector
 from symdisc.symmetry.base import Symmetry
@@ -142,21 +150,20 @@ class RidgeRider(Resumable):
 
     def spectrum(self, op: HessianOperator, k: int, warm: torch.Tensor | None = None) -> Eigenpairs:
         c = self.config
-        pairs = most_negative(op, min(k, op.p), c.eigensolver, warm, c.eig_tol, c.eig_maxiter,
-                              generator=self.generator)
-        return pairs
+        return most_negative(op, min(k, op.p), c.eigensolver, warm, c.eig_tol, c.eig_maxiter, generator=self.generator)
 
     def _track_k(self, p: int) -> int:
-        return p if (self.config.eigensolver == "dense" or (self.config.eigensolver == "auto" and p <= 2000)) \
-            else min(p - 2, self.config.n_ridges + 4)
+        """Eigenpairs to compute: all of them with the dense solver (they come at no extra cost, and tracking and
+        design A's clusters use them), else the ridges plus a margin of 4 (ARPACK needs k < p − 1)."""
+        dense = self.config.eigensolver == "dense" or (self.config.eigensolver == "auto" and p <= DENSE_MAX)
+        return p if dense else max(1, min(p - 2, self.config.n_ridges + 4))
 
     def get_ridges(self, theta: torch.Tensor) -> list[Ridge]:
         """GetRidges(θ): the n_ridges most negative eigenpairs below −neg_tol·‖H‖ (design A: one representative per
         certified cluster, indexed by cluster), with both signs at a saddle, else the descent sign."""
         c = self.config
         op = self.hessian(theta)
-        pairs = self.spectrum(op, self._track_k(op.p) if c.adapt and self.symmetry is not None else
-                              min(op.p - 2 if op.p > 2000 else op.p, c.n_ridges + 4))
+        pairs = self.spectrum(op, self._track_k(op.p))
         self.hvps += op.hvps
         neg = [j for j in range(pairs.values.shape[0]) if float(pairs.values[j]) < -c.neg_tol * pairs.norm]
         if op.projector is not None and op.projector.Q.shape[1]:  # P H P's own zeros on span Ξ are not ridges
