@@ -29,6 +29,9 @@ MODULES = (
     "experiments.ridge.symmetric_rr",
     "experiments.ridge.toy", "experiments.ridge.tree_rl", "experiments.ridge.lever_game",
     "experiments.ridge.digits_rr", "experiments.ridge.colored_rr",
+    # dcs slot A (native symmetries: sparse regression, matrix factorisation)
+    # dcs slot B (DCS: lasso check, digits compression)
+    # dcs slot C (coverage: the transformer example)
 )
 
 

@@ -143,6 +143,28 @@ def detected_cases() -> list[Case]:
     return [arch_case("detected:linear-ln-linear", arch, s) for s in arch.known_symmetries()]
 
 
+def dcs_case() -> Case:
+    """DCS's rescaling of its latent pairs (symdisc.dcs): Sparse (masked), Group and LowRank blocks; q = T(z)."""
+    from symdisc.dcs import DCS, DCSRescaling, Group, Sparse
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    dcs = DCS(net, {"0.weight": Sparse(12, [1, 0] * 6), "0.bias": Group([0, 0, 1, -1]), "2.weight": "lowrank"})
+    sym = DCSRescaling(dcs)
+    theta = sym.layout.flatten({k: t.detach() for k, t in dcs.latent_parameters(penalised=True).items()})
+    free = {b.name: {k: t.detach() for k, t in b.latents().items() if k not in b.constraint.penalised()}
+            for b in dcs.blocks}
+    names = {b.name: b.latent_names("0." if b.name.startswith("0.") else "2.") for b in dcs.blocks}
+
+    def kept(z, X):
+        parts = sym.layout.unflatten(z)
+        return torch.cat([b.constraint.transform({**free[b.name], **{k: parts[names[b.name][k]]
+                                                                      for k in b.constraint.penalised()}})
+                          for b in dcs.blocks])
+
+    return Case("dcs:rescaling", sym, theta, None, kept)
+
+
 def all_cases() -> list[Case]:
     return (preset_cases() + literal_cases() + product_cases() + function_cases()
-            + [learned_case(name) for name in LEARNED] + lifted_cases() + detected_cases())
+            + [learned_case(name) for name in LEARNED] + lifted_cases() + detected_cases() + [dcs_case()])
