@@ -245,7 +245,9 @@ def test_module_dcs_keeps_the_function_and_materializes_a_plain_model():
         ((net(x) - 1) ** 2).mean().add(dcs.penalty()).backward()
         opt.step()
     out = net(x).detach()
-    mat = dcs.materialize(tol=1e-12)
+    with torch.no_grad():  # materializing under no_grad still gives Parameters
+        mat = dcs.materialize(tol=1e-12)
+    assert all(isinstance(p, nn.Parameter) for p in mat.model.parameters())
     assert set(dict(mat.model.named_parameters())) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     torch.testing.assert_close(mat.model(x), out, rtol=0, atol=1e-10)
     torch.testing.assert_close(net(x), out, rtol=0, atol=0)  # the handle's model is untouched

@@ -12,6 +12,7 @@ import typer
 
 from symdisc.cli import zoo_cmd
 from symdisc.cli.census_cmd import census_command
+from symdisc.cli.dcs_cmd import dcs_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
 from symdisc.cli.known_cmd import known_command
 from symdisc.cli.lift_cmd import lift_command
@@ -34,6 +35,7 @@ app.command("export")(export_command)
 app.command("teleport")(teleport_command)
 app.command("lift")(lift_command)
 app.command("rr")(rr_command)
+app.command("dcs")(dcs_command)
 
 
 EXIT_CODES = {ArtefactError: 3, NumericalError: 4}  # InputError and any other SymdiscError: 2

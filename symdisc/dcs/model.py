@@ -207,9 +207,10 @@ class DCS:
             if parametrize.is_parametrized(module):  # own, or removing its parametrizations strips the original's
                 cls = module.__class__
                 module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
-        for b in self.blocks:
-            module_name, _, attr = b.name.rpartition(".")
-            parametrize.remove_parametrizations(plain.get_submodule(module_name), attr, leave_parametrized=True)
+        with torch.enable_grad():  # under no_grad, torch would leave a plain tensor instead of a Parameter
+            for b in self.blocks:
+                module_name, _, attr = b.name.rpartition(".")
+                parametrize.remove_parametrizations(plain.get_submodule(module_name), attr, leave_parametrized=True)
         named = dict(plain.named_parameters())
         with torch.no_grad():
             for name, value in theta.items():
@@ -218,6 +219,7 @@ class DCS:
 
     def remove(self) -> None:
         """Undo DCS in place: every constrained tensor becomes a plain parameter holding T(z)."""
-        for b in self.blocks:
-            parametrize.remove_parametrizations(b.module, b.attr, leave_parametrized=True)
+        with torch.enable_grad():
+            for b in self.blocks:
+                parametrize.remove_parametrizations(b.module, b.attr, leave_parametrized=True)
         self.blocks = []
