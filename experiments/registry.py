@@ -29,7 +29,7 @@ MODULES = (
     "experiments.ridge.symmetric_rr",
     "experiments.ridge.toy", "experiments.ridge.tree_rl", "experiments.ridge.lever_game",
     "experiments.ridge.digits_rr", "experiments.ridge.colored_rr",
-    # dcs slot A (native symmetries: sparse regression, matrix factorisation)
+    "experiments.dcs.sparse_regression", "experiments.dcs.matrix_factorization",
     # dcs slot B (DCS: lasso check, digits compression)
     # dcs slot C (coverage: the transformer example)
 )

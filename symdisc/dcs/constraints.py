@@ -141,6 +141,8 @@ class Sparse(Constraint):
         return out.masked_scatter(mask, on).masked_scatter(~mask, off)
 
     def transform(self, z):
+        if self.m == self.n:  # spred: no scatter
+            return z["w"] * z["u"]
         return self._scatter(z["w"] * z["u"], z["v"])
 
     def init(self, theta):

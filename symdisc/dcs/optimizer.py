@@ -57,12 +57,14 @@ class DCSOptimizer(SymmetryOptimizer):
         return check_alpha(self.alpha_spec(t) if callable(self.alpha_spec) else self.alpha_spec)
 
     def _add_penalty_grad(self, alpha: float) -> None:
+        if alpha == 0:
+            return
         with torch.no_grad():
             for z in self._penalised:
                 if z.grad is None:
-                    z.grad = 2 * alpha * z.detach().clone()
-                else:
-                    z.grad.add_(z.detach(), alpha=2 * alpha)
+                    z.grad = torch.zeros_like(z)
+            grads = [z.grad for z in self._penalised]
+            torch._foreach_add_(grads, [z.detach() for z in self._penalised], alpha=2 * alpha)
 
     def step(self, closure: Callable[[], torch.Tensor] | None = None):
         """α ← α(t); the penalty's gradient added; the inner step; then a balancing move if scheduled."""
