@@ -8,7 +8,7 @@ from torch import nn
 
 from symdisc import make_generator
 from symdisc.dcs import DCS, Basis, DCSOptimizer, Group, LowRank, Sparse, constraint_from_projection
-from symdisc.dcs.lasso import critical_alpha, fit_dcs, lasso_check, lasso_problem, least_squares
+from symdisc.dcs.lasso import critical_alpha, fit_dcs, lasso_check, lasso_problem, least_squares, minimize
 from symdisc.errors import InputError
 from symdisc.optim import Schedule
 
@@ -135,17 +135,7 @@ def ista(X, y, lam, prox, steps=20000):
 
 
 def lbfgs(dcs, X, y):
-    opt = DCSOptimizer(torch.optim.LBFGS(dcs.model.parameters(), max_iter=4000, tolerance_grad=1e-15,
-                                         tolerance_change=1e-30, history_size=50, line_search_fn="strong_wolfe"), dcs)
-
-    def closure():
-        opt.zero_grad()
-        loss = least_squares(X, y, dcs.theta_flat())
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return dcs.theta_flat().detach()
+    return minimize(dcs, lambda th: least_squares(X, y, th))
 
 
 def test_basis_aware_and_group_gate_dcs_solve_their_lassos():
@@ -191,17 +181,7 @@ def test_lowrank_factorisation_solves_the_nuclear_norm_problem():
     U, S, Vh = torch.linalg.svd(M, full_matrices=False)
     ref = (U * (S - 2 * alpha).clamp(min=0)) @ Vh
     dcs = DCS.flat(M.reshape(-1), LowRank(5, 4), alpha)
-    opt = DCSOptimizer(torch.optim.LBFGS(dcs.model.parameters(), max_iter=3000, tolerance_grad=1e-15,
-                                         tolerance_change=1e-30, line_search_fn="strong_wolfe"), dcs)
-
-    def closure():
-        opt.zero_grad()
-        loss = 0.5 * (dcs.theta_flat().reshape(5, 4) - M).pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    got = dcs.theta_flat().detach().reshape(5, 4)
+    got = minimize(dcs, lambda th: 0.5 * (th.reshape(5, 4) - M).pow(2).sum()).reshape(5, 4)
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
     kept = int((S > 2 * alpha).sum())
     assert dcs.report()["theta"]["constrained"] - dcs.report()["theta"]["constrained_zero"] == kept < 4

@@ -13,6 +13,7 @@ On a random least-squares problem L(θ) = ‖y − Xθ‖² / (2N) (X ∈ ℝ^{N
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -43,25 +44,30 @@ def least_squares(X: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> torc
     return (y - X @ theta).pow(2).sum() / (2 * X.shape[0])
 
 
-def fit_dcs(X: torch.Tensor, y: torch.Tensor, alpha: float, mask: torch.Tensor | None = None,
-            max_iter: int = 5000, theta0: torch.Tensor | None = None) -> torch.Tensor:
-    """argmin over DCS latents of L(T(z)) + α‖z_pen‖² by L-BFGS (strong Wolfe), from the balanced θ0 (OLS)."""
-    d = X.shape[1]
-    if theta0 is None:
-        theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
-    dcs = DCS.flat(theta0, Sparse(d, mask), alpha)
+def minimize(dcs: DCS, objective: Callable[[torch.Tensor], torch.Tensor], max_iter: int = 5000) -> torch.Tensor:
+    """argmin over the latents of a ``DCS.flat`` handle of objective(T(z)) + α‖z_pen‖², by L-BFGS (strong Wolfe,
+    history 50, tolerances at machine precision) through ``DCSOptimizer``; returns T at the end (detached)."""
     inner = torch.optim.LBFGS(dcs.model.parameters(), lr=1, max_iter=max_iter, history_size=50,
                               tolerance_grad=1e-15, tolerance_change=1e-30, line_search_fn="strong_wolfe")
     opt = DCSOptimizer(inner, dcs)
 
     def closure():
         opt.zero_grad()
-        loss = least_squares(X, y, dcs.theta_flat())
+        loss = objective(dcs.theta_flat())
         loss.backward()
         return loss
 
     opt.step(closure)
     return dcs.theta_flat().detach()
+
+
+def fit_dcs(X: torch.Tensor, y: torch.Tensor, alpha: float, mask: torch.Tensor | None = None,
+            max_iter: int = 5000, theta0: torch.Tensor | None = None) -> torch.Tensor:
+    """argmin over DCS latents of L(T(z)) + α‖z_pen‖² (``minimize``), from the balanced θ0 (OLS by default)."""
+    if theta0 is None:
+        theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+    dcs = DCS.flat(theta0, Sparse(X.shape[1], mask), alpha)
+    return minimize(dcs, lambda th: least_squares(X, y, th), max_iter)
 
 
 def sklearn_lasso(X: torch.Tensor, y: torch.Tensor, lam: float) -> torch.Tensor:
