@@ -232,6 +232,12 @@ def test_module_dcs_keeps_the_function_and_materializes_a_plain_model():
     torch.testing.assert_close(mat.model(x), out, rtol=0, atol=1e-10)
     torch.testing.assert_close(net(x), out, rtol=0, atol=0)  # the handle's model is untouched
     assert not any("parametrizations" in n for n, _ in mat.model.named_parameters())
+    with torch.no_grad():  # a weight that is mostly zero is stored sparse (CSR) where nn.Linear consumes it
+        dcs.blocks[0].latents()["w"][6:] = 0.0
+    sparse = dcs.materialize(tol=1e-12, sparse=True)
+    assert sparse.report["0.weight"]["stored"] == "sparse_csr" and sparse.report["2.weight"]["stored"] == "dense"
+    assert sparse.model[0].weight.layout == torch.sparse_csr
+    torch.testing.assert_close(sparse.model(x), net(x).detach(), rtol=0, atol=1e-12)
     dcs.remove()
     assert set(dict(net.named_parameters())) == {"0.weight", "0.bias", "2.weight", "2.bias"}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -194,9 +195,11 @@ class DCS:
                                "regulariser": float(b.constraint.induced(theta))}
         return out
 
-    def materialize(self, tol: float = ZERO_TOL) -> Materialized:
+    def materialize(self, tol: float = ZERO_TOL, sparse: bool = False) -> Materialized:
         """The constrained θ per block (snapped at ``tol``) and a plain deep copy of the model holding it; the
-        handle and its model are left as they were."""
+        handle and its model are left as they were.  ``sparse``: an ``nn.Linear`` weight whose CSR form
+        (values + int64 column indices + row pointers) takes fewer bytes than the dense one becomes a sparse CSR
+        parameter (``F.linear`` accepts it); every other tensor stays dense."""
         theta = {}
         with torch.no_grad():
             for b in self.blocks:
@@ -215,7 +218,22 @@ class DCS:
         with torch.no_grad():
             for name, value in theta.items():
                 named[name].copy_(value)
-        return Materialized(theta, plain, self.report(tol))
+        report = self.report(tol)
+        if sparse:
+            for name, value in theta.items():
+                module_name, _, attr = name.rpartition(".")
+                module = plain.get_submodule(module_name)
+                nnz = int((value != 0).sum())
+                csr_bytes = nnz * (value.element_size() + 8) + (value.shape[0] + 1) * 8 if value.dim() == 2 else None
+                pays = (isinstance(module, nn.Linear) and attr == "weight" and csr_bytes is not None
+                        and csr_bytes < value.numel() * value.element_size())
+                report[name]["stored"] = "sparse_csr" if pays else "dense"
+                if pays:
+                    with warnings.catch_warnings():  # "sparse CSR support is in beta": F.linear supports it
+                        warnings.simplefilter("ignore", UserWarning)
+                        csr = value.to_sparse_csr()
+                    setattr(module, attr, nn.Parameter(csr, requires_grad=named[name].requires_grad))
+        return Materialized(theta, plain, report)
 
     def remove(self) -> None:
         """Undo DCS in place: every constrained tensor becomes a plain parameter holding T(z)."""
