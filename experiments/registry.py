@@ -30,7 +30,7 @@ MODULES = (
     "experiments.ridge.toy", "experiments.ridge.tree_rl", "experiments.ridge.lever_game",
     "experiments.ridge.digits_rr", "experiments.ridge.colored_rr",
     "experiments.dcs.sparse_regression", "experiments.dcs.matrix_factorization",
-    # dcs slot B (DCS: lasso check, digits compression)
+    "experiments.dcs.lasso_path", "experiments.dcs.digits_compression",
     # dcs slot C (coverage: the transformer example)
 )
 

@@ -344,3 +344,27 @@ def test_critical_alpha_is_the_kkt_bound():
     th = fit_dcs(X, y, alpha, mask)
     expected = torch.sign(corr) * (corr.abs() - 2 * alpha).clamp(min=0)
     torch.testing.assert_close(th, expected, rtol=0, atol=1e-8)
+
+
+def test_the_balanced_start_locks_signs_and_the_spread_start_frees_them():
+    """A balanced scalar pair lies on the swap-fixed line w = ±u: gradient methods keep it there, so θ_i cannot
+    cross 0 (it stalls at the saddle θ_i = 0); the default spread start reaches the other sign.  Both starts are
+    exact right inverses (same function)."""
+    target = torch.tensor([-1.0, 2.0, -0.5], dtype=F64)
+    theta0 = torch.tensor([0.5, 1.0, 0.3], dtype=F64)  # coordinates 0 and 2 must change sign
+    ends = {}
+    for init in ("balanced", "spread"):
+        dcs = DCS.flat(theta0, "sparse", 0.0, init=init)
+        torch.testing.assert_close(dcs.theta_flat().detach(), theta0, rtol=0, atol=1e-15)
+        opt = DCSOptimizer(torch.optim.SGD(dcs.model.parameters(), lr=0.05), dcs)
+        for _ in range(400):
+            opt.zero_grad()
+            (dcs.theta_flat() - target).pow(2).sum().backward()
+            opt.step()
+        ends[init] = dcs.theta_flat().detach()
+    assert float(ends["balanced"][0].abs()) < 1e-6 and float(ends["balanced"][2].abs()) < 1e-6  # stuck at 0
+    torch.testing.assert_close(ends["spread"], target, rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="unknown init"):
+        DCS.flat(theta0, "sparse", init="random")
+    with pytest.raises(InputError, match="spread must be"):
+        DCS.flat(theta0, "sparse", spread=-1.0)

@@ -62,11 +62,12 @@ def minimize(dcs: DCS, objective: Callable[[torch.Tensor], torch.Tensor], max_it
 
 
 def fit_dcs(X: torch.Tensor, y: torch.Tensor, alpha: float, mask: torch.Tensor | None = None,
-            max_iter: int = 5000, theta0: torch.Tensor | None = None) -> torch.Tensor:
-    """argmin over DCS latents of L(T(z)) + α‖z_pen‖² (``minimize``), from the balanced θ0 (OLS by default)."""
+            max_iter: int = 5000, theta0: torch.Tensor | None = None, **init) -> torch.Tensor:
+    """argmin over DCS latents of L(T(z)) + α‖z_pen‖² (``minimize``), started at θ0 (OLS by default) with the
+    ``DCS`` start ``init`` (default: spread, signs free)."""
     if theta0 is None:
         theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
-    dcs = DCS.flat(theta0, Sparse(X.shape[1], mask), alpha)
+    dcs = DCS.flat(theta0, Sparse(X.shape[1], mask), alpha, **init)
     return minimize(dcs, lambda th: least_squares(X, y, th), max_iter)
 
 

@@ -28,10 +28,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from symdisc.architecture import make_generator
 from symdisc.dcs.constraints import Constraint, Group, LowRank, Sparse
 from symdisc.errors import InputError
 
 CONSTRAINTS = ("sparse", "group", "lowrank")
+INITS = ("spread", "balanced")
+SPREAD = 0.5  # σ of the default start's log-imbalance c ~ N(0, σ²) (constraints.py: signs free; penalty × e^{2σ²})
 ZERO_TOL = 1e-6  # |θ| below this counts as zero (the paper's sparsity threshold, B.4)
 
 
@@ -61,18 +64,20 @@ def constraint_for(kind: str | Constraint, shape: tuple[int, ...], name: str = "
 
 
 class DCSParametrization(nn.Module):
-    """weight = T(z).reshape(shape); ``right_inverse`` is the constraint's balanced ``init``."""
+    """weight = T(z).reshape(shape); ``right_inverse`` is the constraint's ``init`` (spread from ``generator``)."""
 
-    def __init__(self, constraint: Constraint, shape: tuple[int, ...]):
+    def __init__(self, constraint: Constraint, shape: tuple[int, ...], spread: float = 0.0,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.constraint, self.shape = constraint, tuple(shape)
         self.names = tuple(constraint.latent_shapes())
+        self.spread, self.generator = spread, generator
 
     def forward(self, *latents: torch.Tensor) -> torch.Tensor:
         return self.constraint.transform(dict(zip(self.names, latents, strict=True))).reshape(self.shape)
 
     def right_inverse(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        z = self.constraint.init(weight.detach().reshape(-1))
+        z = self.constraint.init(weight.detach().reshape(-1), self.generator, self.spread)
         return tuple(z[k].contiguous() for k in self.names)
 
 
@@ -107,14 +112,24 @@ class Materialized:
 
 
 class DCS:
-    """DCS constraints registered on ``model`` (in place); ``penalty()`` = α Σ ‖z_pen‖²."""
+    """DCS constraints registered on ``model`` (in place); ``penalty()`` = α Σ ‖z_pen‖².
 
-    def __init__(self, model: nn.Module, constraints: Mapping[str, str | Constraint], alpha: float = 0.0):
+    ``init``: ``"spread"`` (default) starts every scalar pair at (w e^c, u e^{−c}), c ~ N(0, ``spread``²) drawn
+    from ``make_generator(seed, block index)`` — the same function, signs free to change; ``"balanced"`` starts at
+    the minimum penalty, where the scalar pairs' signs are locked for good (constraints.py)."""
+
+    def __init__(self, model: nn.Module, constraints: Mapping[str, str | Constraint], alpha: float = 0.0,
+                 init: str = "spread", spread: float = SPREAD, seed: int = 0):
         if not isinstance(model, nn.Module):
             raise InputError(f"DCS wraps an nn.Module, got {type(model).__name__} (use DCS.flat for a flat θ)")
         if not constraints:
             raise InputError("DCS needs at least one constrained tensor")
+        if init not in INITS:
+            raise InputError(f"unknown init {init!r}; choose {', '.join(INITS)}")
+        if not math.isfinite(spread) or spread < 0:
+            raise InputError(f"spread must be a finite number ≥ 0, got {spread}")
         self.model, self.alpha = model, check_alpha(alpha)
+        self.init, self.spread = init, (spread if init == "spread" else 0.0)
         named = dict(model.named_parameters())
         self.blocks: list[Block] = []
         modules = dict(model.named_modules())
@@ -127,19 +142,21 @@ class DCS:
                 raise InputError(f"the model has no parameter {name!r} (parameters: {', '.join(named) or 'none'})")
             tensor = named[name]
             constraint = constraint_for(kind, tuple(tensor.shape), name)
-            parametrize.register_parametrization(module, attr, DCSParametrization(constraint, tensor.shape),
-                                                 unsafe=True)
+            p = DCSParametrization(constraint, tensor.shape, self.spread, make_generator(seed, len(self.blocks)))
+            parametrize.register_parametrization(module, attr, p, unsafe=True)
             self.blocks.append(Block(name, module, attr, constraint))
 
     @classmethod
-    def flat(cls, theta: torch.Tensor, constraint: str | Constraint = "sparse", alpha: float = 0.0) -> DCS:
-        """DCS on a flat θ ∈ ℝ^p: ``dcs.theta_flat()`` is T(z); ``dcs.model.parameters()`` are the latents."""
+    def flat(cls, theta: torch.Tensor, constraint: str | Constraint = "sparse", alpha: float = 0.0,
+             **init) -> DCS:
+        """DCS on a flat θ ∈ ℝ^p: ``dcs.theta_flat()`` is T(z); ``dcs.model.parameters()`` are the latents;
+        ``init`` options (``init``, ``spread``, ``seed``) as for ``DCS``."""
         theta = torch.as_tensor(theta)
         if theta.dim() != 1:
             raise InputError(f"DCS.flat takes a flat θ (a vector), got shape {tuple(theta.shape)}")
         holder = nn.Module()
         holder.theta = nn.Parameter(theta.detach().clone())
-        return cls(holder, {"theta": constraint}, alpha)
+        return cls(holder, {"theta": constraint}, alpha, **init)
 
     # ---- the objective ------------------------------------------------------------------------------
     def set_alpha(self, alpha: float) -> None:

@@ -14,7 +14,9 @@ or a function of the step count t (0 before the first step); the value used is w
 
 On the ``rebalance`` schedule θ_latent moves along DCS's own rescaling orbit (``DCSRescaling``) to the
 balanced point of every pair: T — hence the model — is unchanged and the penalty drops to the induced
-regulariser.  The inner state moves with it under ``state_policy`` (``transform``: first moments as
+regulariser.  A balanced scalar pair sits on DCS's own swap-fixed line w = ±u, where its sign is locked for
+good (constraints.py), so balance late in training, once signs have settled.  The inner state moves with it
+under ``state_policy`` (``transform``: first moments as
 covectors, exactly v / diag J for this diagonal move).  Built on ``SymmetryOptimizer``: ``state_dict``
 holds the step count and the event log, schedulers work on it.
 """
