@@ -22,7 +22,6 @@ one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import cpu_model, header, peak_rss_mib, timed  # noqa: E402
+from symdisc.io import write_json  # noqa: E402
 
 WEIGHT_DECAY = 5e-4
 
@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "peak_ratio": round(pair["dcs"]["peak_mib"] / max(pair["plain"]["peak_mib"], 1e-9), 3)})
     doc = {"benchmark": "dcs_step", **header(args.threads), "cpu": cpu_model(), "device": args.device, "rows": rows}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
+    write_json(args.out, doc)
     print("| model | batch | step ms plain / DCS | time ratio | accounted MiB plain / DCS | memory ratio | "
           "peak MiB plain / DCS |")
     print("|---|---|---|---|---|---|---|")
