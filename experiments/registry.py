@@ -31,7 +31,7 @@ MODULES = (
     "experiments.ridge.digits_rr", "experiments.ridge.colored_rr",
     "experiments.dcs.sparse_regression", "experiments.dcs.matrix_factorization",
     "experiments.dcs.lasso_path", "experiments.dcs.digits_compression",
-    # dcs slot C (coverage: the transformer example)
+    "experiments.dcs.transformer_coverage",
 )
 
 

@@ -257,3 +257,29 @@ def test_bad_input_raises_one_line():
         with pytest.raises(InputError) as e:
             call()
         assert "\n" not in str(e.value) and str(e.value)
+
+
+def test_a_skipped_rotation_search_is_no_claim_not_no_mirror():
+    """Above max_active the antisymmetric search is skipped: coverage says "unknown" for low rank there, not DCS."""
+    arch = registry.get("tiny-transformer")
+    cov = coverage_map(arch, arch.known_symmetries(), max_active=2)
+    assert cov.blocks["W_Q"]["rotation_search_skipped"] == ["attention-GL(d_k)"]
+    assert cov.blocks["W_V"]["rotation_search_skipped"] == []
+    decision = cov.decide("lowrank")
+    assert decision["W_Q"]["action"] == "unknown" and "skipped" in decision["W_Q"]["why"]
+    assert decision["W_V"]["action"] == "dcs"
+
+
+def test_svd_falls_back_to_the_gram_when_lapack_fails(monkeypatch):
+    from symdisc.dcs import mirrors
+
+    M = torch.randn(3, 7, 4, generator=make_generator(0, 0), dtype=torch.float64)
+    U0, s0, Vh0 = torch.linalg.svd(M, full_matrices=False)
+
+    def fail(*args, **kwargs):
+        raise torch.linalg.LinAlgError("did not converge")
+
+    monkeypatch.setattr(torch.linalg, "svd", fail)
+    U, s, Vh = mirrors._svd(M)
+    torch.testing.assert_close(s, s0, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(U @ torch.diag_embed(s) @ Vh, M, rtol=0, atol=1e-10)

@@ -84,7 +84,12 @@ class Coverage:
         _check_constraint(constraint)
         out = {}
         for b, info in self.blocks.items():
-            if info["native"][constraint]:
+            skipped = info.get("rotation_search_skipped", [])
+            if constraint == "lowrank" and skipped and not info["native"][constraint]:
+                out[b] = {"action": "unknown", "method": None,
+                          "why": f"the rotation search of {', '.join(skipped)} was skipped (more moved coordinates "
+                                 "than max_active): no claim either way"}
+            elif info["native"][constraint]:
                 kinds = ", ".join(sorted({m.kind for m in self.mirrors
                                           if b in m.blocks and constraint in constraints_of(m)}))
                 out[b] = {"action": "weight-decay", "method": None,
@@ -114,8 +119,12 @@ def coverage_map(arch: Architecture, symmetries: list[Symmetry], mirrors: list[M
         check_compatible(s, arch)
     arch64 = arch.to(dtype=torch.float64)
     p = arch64.num_params
+    skipped: set[str] = set()
     if mirrors is None:
-        mirrors = accepted_mirrors([extract_mirrors(s, arch, seed=seed, **extract_options) for s in symmetries])
+        reports = [extract_mirrors(s, arch, seed=seed, **extract_options) for s in symmetries]
+        mirrors = accepted_mirrors(reports)
+        skipped = {s.name for s, r in zip(symmetries, reports, strict=True)
+                   if "skipped" in r.subalgebras.get("antisymmetric", {})}
     for m in mirrors:
         if not isinstance(m, Mirror) or m.num_params != p:
             raise InputError(f"mirrors must be Mirror objects on p = {p} parameters")
@@ -124,7 +133,7 @@ def coverage_map(arch: Architecture, symmetries: list[Symmetry], mirrors: list[M
     elif tuple(theta.shape) != (p,):
         raise InputError(f"θ has shape {tuple(theta.shape)}, {arch.name} expects ({p},)")
     theta = theta.to(torch.float64)
-    cols = []
+    cols, owners = [], []
     for i, s in enumerate(symmetries):
         if s.discrete:
             continue
@@ -133,6 +142,7 @@ def coverage_map(arch: Architecture, symmetries: list[Symmetry], mirrors: list[M
             B = s.data_shape[0] if s.data_shape else arch64.default_batch_size
             X = arch64.sample_data(B, make_generator(seed, 1, i))[0]
         cols.append(s.tangents(theta, X).detach().to(torch.float64))
+        owners.append(s.name)
     Xi = torch.cat(cols, 1) if cols else theta.new_zeros(p, 0)
     smax = float(torch.linalg.svdvals(Xi)[0]) if Xi.numel() else 0.0
     blocks = {}
@@ -144,7 +154,8 @@ def coverage_map(arch: Architecture, symmetries: list[Symmetry], mirrors: list[M
             rank = int((torch.linalg.svdvals(Xi[sl]) > rank_rtol * smax).sum())
         touching = [m for m in mirrors if name in m.blocks]
         native = {c: any(c in constraints_of(m) for m in touching) for c in CONSTRAINTS}
+        unsearched = sorted({o for o, c in zip(owners, cols, strict=True) if o in skipped and bool(c[sl].any())})
         blocks[name] = {"size": size, "rank": rank, "fraction": rank / size,
                         "mirror_kinds": sorted({m.kind for m in touching}), "mirrors": len(touching),
-                        "native": native}
+                        "native": native, "rotation_search_skipped": unsearched}
     return Coverage(blocks, list(mirrors), [s.name for s in symmetries])

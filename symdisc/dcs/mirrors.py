@@ -293,8 +293,24 @@ def _rel(res: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, num / den.clamp_min(1e-300), torch.where(num > 0, math.inf, 0.0))
 
 
-def _spectrum_class(H: torch.Tensor, snap_tol: float) -> tuple[str, torch.Tensor]:
-    lam = torch.linalg.eigvals(H)
+def _svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin ``torch.linalg.svd`` (batched), falling back to the eigendecomposition of MᵀM = V S² Vᵀ where
+    LAPACK's divide-and-conquer SVD fails to converge (it did, intermittently, on near-degenerate fields)."""
+    try:
+        return torch.linalg.svd(M, full_matrices=False)
+    except torch.linalg.LinAlgError:
+        evals, V = torch.linalg.eigh(M.mT @ M)
+        evals, V = evals.flip(-1), V.flip(-1)
+        s = evals.clamp_min(0).sqrt()
+        U = (M @ V) / torch.where(s > 0, s, torch.ones_like(s)).unsqueeze(-2)
+        return U, s, V.mT
+
+
+def _spectrum_class(H: torch.Tensor, snap_tol: float) -> tuple[str, torch.Tensor | None]:
+    try:
+        lam = torch.linalg.eigvals(H)
+    except torch.linalg.LinAlgError:  # no spectrum, no candidate (LAPACK's eig did not converge)
+        return "unknown", None
     scale = float(lam.abs().max())
     if scale <= NILPOTENT_RTOL * float(H.norm()):
         return "nilpotent", lam
@@ -386,7 +402,7 @@ def _span_gram(H: torch.Tensor, thetas: torch.Tensor, build, m: int, chunk: int 
     for start in range(0, thetas.shape[0], chunk):
         th = thetas[start : start + chunk]
         V = torch.einsum("kab,nb->nak", H, th)
-        U, s, _ = torch.linalg.svd(V, full_matrices=False)
+        U, s, _ = _svd(V)
         keep = s > FIELD_RANK_RTOL * s[:, :1].clamp_min(1e-300)
         r = keep.sum(1)
         w = torch.where(r > 0, s.gather(1, (r - 1).clamp_min(0)[:, None])[:, 0] / s[:, 0].clamp_min(1e-300),
@@ -644,7 +660,10 @@ def _raw_candidates(H: torch.Tensor, label: str, snap_tol: float) -> list[_Candi
         R = _rotation(H, lam, snap_tol)
         return [] if R is None else [_Candidate("rotation", label + " (exp πH/ω)", R=R)]
     if cls == "real":
-        evals, V = torch.linalg.eig(H)
+        try:
+            evals, V = torch.linalg.eig(H)
+        except torch.linalg.LinAlgError:
+            return []
         Vr = V.real
         if float(torch.linalg.cond(Vr)) > 1 / snap_tol**2:
             return []  # not diagonalisable (a Jordan block): no support
@@ -711,7 +730,7 @@ def _canonical_candidates(H: torch.Tensor, arch: Architecture, name: str, J: int
     supports: list[tuple[list[int], torch.Tensor | None]] = []
     for comp in comps:
         sub = Nd[comp]
-        U, s, _ = torch.linalg.svd(sub, full_matrices=False)
+        U, s, _ = _svd(sub)
         dim = int((s > snap_tol * float(s[0])).sum())
         d = U[:, 0] * (1 if float(U[0, 0]) >= 0 else -1)
         full = lift(comp).tolist()
@@ -768,8 +787,8 @@ def _canonical_candidates(H: torch.Tensor, arch: Architecture, name: str, J: int
         A[iu[1], iu[0]] = -row
         Af = torch.zeros(p, p, dtype=H.dtype)
         Af[active[:, None], active[None, :]] = A
-        lam = torch.linalg.eigvals(Af)
-        R = _rotation(Af, lam, snap_tol)
+        mu = torch.linalg.eigvalsh(-(Af @ Af)).clamp_min(0).sqrt()  # antisymmetric: spectrum ±iμ (eigvalsh is robust)
+        R = _rotation(Af, torch.complex(torch.zeros_like(mu), mu), snap_tol)
         if R is not None:
             out.append(_Candidate("rotation", f"{name}: antisymmetric element #{n_el} (exp πA/ω)", R=R))
     return out
