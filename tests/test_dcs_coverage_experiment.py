@@ -20,12 +20,7 @@ from symdisc.zoo import registry as zoo
 GL3 = registry.ROOT / "zoo" / "gl3-linear-3-3-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_smoke_coverage_puts_dcs_on_wv_only_and_dcs_sparsifies_it(tmp_path):

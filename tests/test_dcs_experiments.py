@@ -1,26 +1,15 @@
 """The DCS experiments (experiments/dcs/lasso_path.py, digits_compression.py): each runner's smoke config through
 the registry, with checks that can fail."""
 
-import json
-
-from experiments import registry
-from experiments.cli import execute
-
-RUNNERS = registry.all_runners()
+from .smoke import smoke
 
 
-def smoke(name: str, tmp_path) -> dict:
-    r = RUNNERS[name]
-    assert r.group == "dcs" and set(r.smoke) <= set(r.defaults)
-    document = execute(r, r.configure(smoke=True), [0], threads=1, command="smoke")
-    json.dumps(document, allow_nan=False)
-    r.figure(document, tmp_path / f"{name}.png")
-    assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    return document
+def smoke_run(name: str, tmp_path) -> dict:
+    return smoke(name, tmp_path, "dcs")
 
 
 def test_lasso_dcs_matches_sklearn_and_the_masked_block_vanishes_exactly_above_the_critical_alpha(tmp_path):
-    doc = smoke("dcs_lasso", tmp_path)
+    doc = smoke_run("dcs_lasso", tmp_path)
     res, s = doc["results"][0], doc["summary"]
     rows = res["path"]["rows"]
     assert len(rows) == doc["config"]["n_alphas"]
@@ -44,7 +33,7 @@ def test_lasso_dcs_matches_sklearn_and_the_masked_block_vanishes_exactly_above_t
 
 
 def test_digits_materialized_model_is_the_dcs_model_and_sparsity_grows_with_alpha(tmp_path):
-    doc = smoke("dcs_digits", tmp_path)
+    doc = smoke_run("dcs_digits", tmp_path)
     res, cfg = doc["results"][0], doc["config"]
     assert res["baseline"]["zero_fraction"] == 0.0  # weight decay gives no exact zeros
     arms = [a for kind in ("sparse", "balanced", "group") for a in res[kind]]

@@ -18,13 +18,7 @@ from symdisc.discovery.artefact import load
 from symdisc.symmetry.base import Symmetry
 from symdisc.zoo import registry
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mlp(act: str, dims=(3, 3, 1)):

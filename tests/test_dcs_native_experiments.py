@@ -4,26 +4,19 @@ smoke config through the registry, with checks that can fail, and the hand-writt
 import pytest
 import torch
 
-from experiments import registry
-from experiments.cli import execute
 from experiments.dcs import matrix_factorization as mf
 from experiments.dcs import sparse_regression as sr
 from symdisc import make_generator
 
-RUNNERS = registry.all_runners()
+from .smoke import smoke
 
 
-def smoke(name: str, tmp_path) -> dict:
-    r = RUNNERS[name]
-    assert r.group == "dcs" and set(r.smoke) <= set(r.defaults)
-    document = execute(r, r.configure(smoke=True), [0], threads=1, command="smoke")
-    r.figure(document, tmp_path / f"{name}.png")
-    assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    return document
+def smoke_run(name: str, tmp_path) -> dict:
+    return smoke(name, tmp_path, "dcs")
 
 
 def test_sparse_regression_rescaled_model_is_sparse_and_vanilla_is_not(tmp_path):
-    doc = smoke("dcs_sparse_regression", tmp_path)
+    doc = smoke_run("dcs_sparse_regression", tmp_path)
     lrs, s = doc["config"]["lrs"], doc["summary"]
     rescaled = [x["mean"] for x in s["by_model"]["rescaled"]["frac_below_0.0001"]]
     vanilla = [x["mean"] for x in s["by_model"]["vanilla"]["frac_below_0.0001"]]
@@ -54,7 +47,7 @@ def test_sparse_regression_sgd_step_matches_autograd():
 
 
 def test_matrix_factorization_rank_collapse_and_controls(tmp_path):
-    doc = smoke("dcs_matrix_factorization", tmp_path)
+    doc = smoke_run("dcs_matrix_factorization", tmp_path)
     cfg, s = doc["config"], doc["summary"]
     d, res = cfg["d"], doc["results"][0]
     wu = res["sgd"]["models"]["WU"]["rank_product"]               # μ = 0.05, lr = 0.002 then 0.03

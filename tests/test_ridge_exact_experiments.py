@@ -4,26 +4,19 @@
 import pytest
 import torch
 
-from experiments import registry
-from experiments.cli import execute
 from symdisc.ridge.archive import Archive
 from symdisc.ridge.problems.lever import cross_play, lever_return
 from symdisc.ridge.zsc import lever_describe, lever_runs, zero_shot_coordination
 
-RUNNERS = registry.all_runners()
+from .smoke import smoke
 
 
-def smoke(name: str, tmp_path) -> dict:
-    r = RUNNERS[name]
-    assert r.group == "ridge" and set(r.smoke) <= set(r.defaults)
-    document = execute(r, r.configure(smoke=True), [0], threads=1, command="smoke")
-    r.figure(document, tmp_path / f"{name}.png")
-    assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    return document
+def smoke_run(name: str, tmp_path) -> dict:
+    return smoke(name, tmp_path, "ridge")
 
 
 def test_toy_rr_reaches_both_global_minima_and_gd_only_local_ones(tmp_path):
-    doc = smoke("rr_toy2d", tmp_path)
+    doc = smoke_run("rr_toy2d", tmp_path)
     c, result = doc["summary"], doc["results"][0]
     assert c["rr_distinct_global"] == 2 and c["rr_local"] == 2 and c["rr_other"] == 0
     assert c["gd_global"] == 0 and c["gd_local"] == doc["config"]["gd_runs"]  # GD follows the steepest ridge
@@ -35,7 +28,7 @@ def test_toy_rr_reaches_both_global_minima_and_gd_only_local_ones(tmp_path):
 
 
 def test_tree_rr_finds_at_least_what_gd_from_the_mis_finds(tmp_path):
-    doc = smoke("rr_tree", tmp_path)
+    doc = smoke_run("rr_tree", tmp_path)
     trees = doc["results"][0]["trees"]
     assert [t["depth"] for t in trees] == doc["config"]["depths"]
     for t in trees:
@@ -48,7 +41,7 @@ def test_tree_rr_finds_at_least_what_gd_from_the_mis_finds(tmp_path):
 
 
 def test_lever_smoke_and_the_shift_check(tmp_path):
-    doc = smoke("rr_lever", tmp_path)
+    doc = smoke_run("rr_lever", tmp_path)
     rep = doc["results"][0]["repeats"][0]
     assert rep["mis_grad_norm_max"] < doc["config"]["grad_tol"]  # a saddle: both signs offered
     assert all(r["rides"] == 18 for r in rep["rr"])  # 9 negative eigenvalues (1 + 1 + 1 + 6-fold) × ±

@@ -14,14 +14,7 @@ from symdisc.zoo import get as zoo_get
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small HVPs (ARPACK, LOBPCG, UpdateRidge): on a shared 2-core machine torch's intra-op threads stall
-    on them (10× slower under load), so these tests run single-threaded, like the committed runs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net(seed: int = 0):

@@ -7,15 +7,7 @@ import torch
 from symdisc import InputError, make_generator, zoo
 from symdisc.discovery.spectral import WhitenedForm, _unit_jacobians, spectral_generators
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """LOBPCG runs many small products; on a shared 2-core machine torch's intra-op threads stall on
-    them (5–10× slower under load), so these tests run single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _arch(**opts):

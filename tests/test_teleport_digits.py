@@ -12,14 +12,7 @@ from symdisc.errors import SymdiscError
 from symdisc.symmetry import hidden_layers_gl
 from symdisc.teleport import LossGuard
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds contention on the shared 2-core CI machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ from symdisc.teleport import geometry
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small problems: intra-op threads only add overhead (and thrash on a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def kappa(curve, t0=0.0):
