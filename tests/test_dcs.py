@@ -326,6 +326,10 @@ def test_bad_input_is_one_clear_line():
         with pytest.raises(InputError, match=message) as info:
             make()
         assert "\n" not in str(info.value)
+    shared = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4))
+    shared[2].weight = shared[0].weight  # tied weights (as an embedding and a language-model head)
+    with pytest.raises(InputError, match="is tied to 2.weight"):
+        DCS(shared, {"0.weight": "sparse"})
     DCS(net, {"0.weight": "sparse"})
     with pytest.raises(InputError, match="already parametrized"):
         DCS(net, {"0.weight": "group"})

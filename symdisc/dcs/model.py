@@ -131,6 +131,9 @@ class DCS:
         self.model, self.alpha = model, check_alpha(alpha)
         self.init, self.spread = init, (spread if init == "spread" else 0.0)
         named = dict(model.named_parameters())
+        aliases: dict[int, list[str]] = {}
+        for n, t in model.named_parameters(remove_duplicate=False):
+            aliases.setdefault(id(t), []).append(n)
         self.blocks: list[Block] = []
         modules = dict(model.named_modules())
         for name, kind in constraints.items():
@@ -141,6 +144,10 @@ class DCS:
             if name not in named:
                 raise InputError(f"the model has no parameter {name!r} (parameters: {', '.join(named) or 'none'})")
             tensor = named[name]
+            tied = [n for n in aliases[id(tensor)] if n != name]
+            if tied:
+                raise InputError(f"{name} is tied to {', '.join(tied)}: a parametrization would untie them "
+                                 "(constrain a model whose shared weight is used through one module)")
             constraint = constraint_for(kind, tuple(tensor.shape), name)
             p = DCSParametrization(constraint, tensor.shape, self.spread, make_generator(seed, len(self.blocks)))
             parametrize.register_parametrization(module, attr, p, unsafe=True)
