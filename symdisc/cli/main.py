@@ -1,6 +1,7 @@
 """Entry point: ``symdisc`` with subcommands.  Every error a user can cause ends in one line on stderr
 and an exit code that says which kind (docs/cli.md): 2 bad input or configuration, 3 bad or corrupted
-artefact / file, 4 numerical failure (divergence, non-finite values), 1 internal error, 130 aborted."""
+artefact / file, 4 numerical failure (divergence, non-finite values), 5 a sweep with failed tasks (the other
+results kept), 1 internal error, 130 aborted."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from symdisc.cli.discover_cmd import discover_command, export_command, verify_co
 from symdisc.cli.known_cmd import known_command
 from symdisc.cli.lift_cmd import lift_command
 from symdisc.cli.rr_cmd import rr_command
+from symdisc.cli.sweep_cmd import sweep_command
 from symdisc.cli.teleport_cmd import teleport_command
 from symdisc.errors import ArtefactError, NumericalError, SymdiscError, SymdiscWarning
+from symdisc.sweep import SweepIncomplete
 
 app = typer.Typer(
     help="Discover, verify and export parameter-space symmetries of neural networks.",
@@ -36,9 +39,10 @@ app.command("teleport")(teleport_command)
 app.command("lift")(lift_command)
 app.command("rr")(rr_command)
 app.command("dcs")(dcs_command)
+app.command("sweep")(sweep_command)
 
 
-EXIT_CODES = {ArtefactError: 3, NumericalError: 4}  # InputError and any other SymdiscError: 2
+EXIT_CODES = {ArtefactError: 3, NumericalError: 4, SweepIncomplete: 5}  # InputError, any other SymdiscError: 2
 
 
 def exit_code(error: SymdiscError) -> int:

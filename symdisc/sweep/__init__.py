@@ -1,0 +1,77 @@
+"""Sweeps over registered experiment runners: runners × grid × seeds, on this machine or a Ray cluster.
+
+    from symdisc.sweep import SweepConfig, run_sweep
+    report = run_sweep(SweepConfig.load("sweep.toml"), backend="local", workers=2)
+
+``OUT/sweep.json`` records the sweep (its config and tasks); a directory that holds a different sweep is
+refused.  Finished tasks (``OUT/tasks/<id>.json``) are skipped on a re-run, so an interrupted sweep re-run
+completes only the missing ones; a failed task is reported with its error and costs no other result.  The
+gathered table, timing and summary figure: ``symdisc.sweep.gather``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from symdisc.errors import InputError, SymdiscError
+from symdisc.io import write_json
+from symdisc.sweep import gather
+from symdisc.sweep.backends import BACKENDS, run_local, run_ray
+from symdisc.sweep.config import SweepConfig, Task
+from symdisc.sweep.tasks import TASK_DIR, result_path
+
+SWEEP_FILE = "sweep.json"
+
+
+class SweepIncomplete(SymdiscError):
+    """Some tasks failed; every other result was kept (the CLI exits with code 5)."""
+
+
+def _claim(out: Path, record: dict) -> None:
+    """Write ``sweep.json`` or check that the directory holds this same sweep."""
+    path = out / SWEEP_FILE
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise InputError(f"{path} is not a sweep record; choose another directory") from None
+        if stored.get("task_ids") != record["task_ids"]:
+            raise InputError(f"{out} holds another sweep ({stored.get('name')!r}, {len(stored.get('task_ids', []))} "
+                             "tasks): choose another 'out' or remove it")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+
+
+def run_sweep(config: SweepConfig, backend: str = "local", address: str | None = None, workers: int = 1,
+              progress=None) -> dict:
+    """Run the tasks without a result, gather the table; returns the report (see ``symdisc sweep --help``)."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
+    if address and backend != "ray":
+        raise InputError("--address applies to the ray backend")
+    tasks = [t.to_dict() for t in config.tasks()]
+    out = config.out
+    _claim(out, {"name": config.name, "registry": config.registry, "runners": config.runners, "seeds": config.seeds,
+                 "grid": config.grid, "set": config.set, "smoke": config.smoke,
+                 "task_ids": [t["id"] for t in tasks], "tasks": tasks})
+    (out / TASK_DIR).mkdir(exist_ok=True)
+    todo = [t for t in tasks if not result_path(out, t["id"]).exists()]
+    report = progress or (lambda status: None)
+    if backend == "local":
+        statuses = run_local(todo, out, config.registry, config.threads, config.retries, workers, report)
+    else:
+        statuses = run_ray(todo, out, config.registry, config.threads, config.retries, config.resources, address,
+                           report)
+    table = gather.rows(out, tasks)
+    paths = gather.write_table(out, table)
+    failed = [{"id": r["task"], "error": r["error"]} for r in table if r["status"] == "failed"]
+    return {"name": config.name, "backend": backend, "out": str(out), "tasks": len(tasks),
+            "skipped": len(tasks) - len(todo), "ran": len(todo),
+            "done": sum(r["status"] == "done" for r in table), "failed": failed,
+            "attempts": sum(s.get("attempts", 1) for s in statuses), **paths,
+            "figure": gather.figure(out, table, config.metrics)}
+
+
+__all__ = ["BACKENDS", "SWEEP_FILE", "SweepConfig", "SweepIncomplete", "Task", "run_sweep"]
