@@ -44,7 +44,8 @@ from torch.func import grad
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # discovery_speed; the experiments package (not installed)
-from discovery_speed import _cpu_model, _git_commit  # noqa: E402
+from discovery_speed import _git_commit  # noqa: E402
+from record import cpu_model  # noqa: E402
 
 from experiments.teleport.digits import PAPER_OPTIMIZERS, TeleportPlan, mlp  # noqa: E402
 from symdisc import data as datasets  # noqa: E402
@@ -295,7 +296,7 @@ def main(argv=None) -> dict:
                                *(argv if argv is not None else sys.argv[1:])]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "git_commit": _git_commit(),
         "torch_version": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load0], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "digits": digits, "e3_reference": e3,
     }

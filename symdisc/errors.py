@@ -30,5 +30,10 @@ class NumericalError(SymdiscError, ArithmeticError):
     """Divergence, non-finite values or a numerical method that failed to converge."""
 
 
+class PartialFailure(SymdiscError):
+    """Some independent units of a batch (sweep tasks, benchmark cases) failed; every other result was kept and
+    written.  The CLI exits with code 5."""
+
+
 class SymdiscWarning(UserWarning):
     """Something the caller should know; the CLI prints it as one ``warning:`` line."""

@@ -1,7 +1,7 @@
 """Entry point: ``symdisc`` with subcommands.  Every error a user can cause ends in one line on stderr
 and an exit code that says which kind (docs/cli.md): 2 bad input or configuration, 3 bad or corrupted
-artefact / file, 4 numerical failure (divergence, non-finite values), 5 a sweep with failed tasks (the other
-results kept), 1 internal error, 130 aborted."""
+artefact / file, 4 numerical failure (divergence, non-finite values), 5 a sweep or benchmark run with failed
+tasks or cases (the other results kept), 1 internal error, 130 aborted."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import warnings
 import typer
 
 from symdisc.cli import zoo_cmd
+from symdisc.cli.bench_cmd import bench_command
 from symdisc.cli.census_cmd import census_command
 from symdisc.cli.dcs_cmd import dcs_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
@@ -20,8 +21,7 @@ from symdisc.cli.lift_cmd import lift_command
 from symdisc.cli.rr_cmd import rr_command
 from symdisc.cli.sweep_cmd import sweep_command
 from symdisc.cli.teleport_cmd import teleport_command
-from symdisc.errors import ArtefactError, NumericalError, SymdiscError, SymdiscWarning
-from symdisc.sweep import SweepIncomplete
+from symdisc.errors import ArtefactError, NumericalError, PartialFailure, SymdiscError, SymdiscWarning
 
 app = typer.Typer(
     help="Discover, verify and export parameter-space symmetries of neural networks.",
@@ -40,9 +40,10 @@ app.command("lift")(lift_command)
 app.command("rr")(rr_command)
 app.command("dcs")(dcs_command)
 app.command("sweep")(sweep_command)
+app.command("bench")(bench_command)
 
 
-EXIT_CODES = {ArtefactError: 3, NumericalError: 4, SweepIncomplete: 5}  # InputError, any other SymdiscError: 2
+EXIT_CODES = {ArtefactError: 3, NumericalError: 4, PartialFailure: 5}  # InputError, any other SymdiscError: 2
 
 
 def exit_code(error: SymdiscError) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symdisc.errors import InputError, SymdiscError
+from symdisc.errors import InputError, PartialFailure
 from symdisc.io import write_json
 from symdisc.sweep import gather
 from symdisc.sweep.backends import BACKENDS, run_local, run_ray
@@ -24,7 +24,7 @@ from symdisc.sweep.tasks import TASK_DIR, result_path
 SWEEP_FILE = "sweep.json"
 
 
-class SweepIncomplete(SymdiscError):
+class SweepIncomplete(PartialFailure):
     """Some tasks failed; every other result was kept (the CLI exits with code 5)."""
 
 

@@ -1,0 +1,112 @@
+"""The cases of ``symdisc bench`` (symdisc/bench.py): each runs one benchmark script of this directory at a quick
+or full size and reads its headline rows (value, baseline measured in the same run, ratio).  The scripts keep
+their own JSON (under the case's work directory) with every detail; the full sizes are the scripts' defaults,
+the committed measurements of benchmarks/README.md.
+
+Cases and their device: ``dcs_step`` runs on ``--device``; the others measure the CPU path (the discovery,
+census, teleport and RR scripts pin their own device).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for root in (str(HERE), str(HERE.parent)):
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def _run(script: str, argv: list[str], workdir: Path) -> dict:
+    """``benchmarks/<script>.py``'s main(argv + --out) in this process; its JSON document."""
+    import importlib
+
+    out = workdir / f"{script}.json"
+    importlib.import_module(script).main([*argv, "--out", str(out)])
+    return json.loads(out.read_text())
+
+
+def discovery(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """Discovery training step (tiny transformer, k = 8, 32 draws): symdisc's batched trainer vs the per-sample
+    Python loop reference, steps/s, both phases."""
+    argv = ["--steps", "2", "--loop-steps", "1", "--warmup", "1", "--impls", "symdisc,loop", "--skip-check"] \
+        if quick else ["--impls", "symdisc,loop"]
+    s = _run("discovery_speed", argv, workdir)["summary"]
+    rows = []
+    for phase in ("warmup", "joint"):
+        p = s[phase]
+        rows.append({"metric": f"discovery step, {phase} phase (tiny transformer)", "unit": "steps/s",
+                     "value": p["symdisc_steps_per_second"], "baseline": "per-sample loop",
+                     "baseline_value": p["loop_steps_per_second"], "ratio": p["speedup_vs_loop"], "better": "higher",
+                     **({"key": "discovery_speed_ratio"} if phase == "joint" else {})})
+    return rows
+
+
+def teleport(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """Teleport on E3 vs the reference algorithm (same steps and lr; guard off and on), and one teleport event on
+    digits in plain epochs and optimizer steps."""
+    argv = ["--events", "1", "--transform-events", "1", "--epochs", "1", "--repeats", "2", "--seeds", "1"] \
+        if quick else []
+    doc = _run("teleport_overhead", argv, workdir)
+    rows = []
+    runs = doc["e3_reference"]["runs"]
+    for impl, label in (("symdisc_first_order_guard_off", "guard off"), ("symdisc_first_order", "guard on"),
+                        ("symdisc_exp", "exp action, guard on")):
+        ratios = [r["time_ratio_over_reference"][impl] for r in runs]
+        rows.append({"metric": f"teleport on E3, {label} (8 steps)", "unit": "× reference time",
+                     "value": max(ratios), "baseline": "reference algorithm", "baseline_value": 1.0,
+                     "ratio": max(ratios), "better": "lower", "details": {"per_run": ratios}})
+    for opt, r in doc["digits"]["results"].items():
+        rows.append({"metric": f"teleport event on digits, {opt}", "unit": "epochs",
+                     "value": r["event_over_epoch"], "baseline": "one plain epoch (s)",
+                     "baseline_value": r["epoch"]["median_s"], "ratio": r["event_over_epoch"], "better": "lower",
+                     "details": {"event_in_optimizer_steps": r["event_in_optimizer_steps"]}})
+    return rows
+
+
+def census(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """The census at one size: dense SVD (fixed cut) vs the Gram method (gap cut), same (θ, X)."""
+    argv = ["--kinds", "old,new", "--dims", "16,32,8", "--batch-size", "64"] if quick else ["--kinds", "old,new"]
+    res = _run("census_scale", argv, workdir)["results"]
+    old, new = res["old_threads1"], res["new_threads1"]
+    return [{"metric": f"census, p = {new['num_params']}", "unit": "s", "value": new["wall_seconds"],
+             "baseline": "dense SVD census", "baseline_value": old["wall_seconds"],
+             "ratio": new["wall_seconds"] / old["wall_seconds"], "better": "lower",
+             "details": {"same_null_dim": res["speedup_threads1"]["same_null_dim"]}}]
+
+
+def ridge(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """RR's k most negative Hessian eigenpairs: Lanczos on HVPs vs dense eigh (MLP 64-h-10 on digits)."""
+    argv = ["--widths", "16", "--k", "2"] if quick else ["--widths", "16,32,64"]
+    rows = []
+    for r in _run("rr_eigen", argv, workdir)["rows"]:
+        if "dense" not in r or "lanczos" not in r:
+            continue
+        lz, de = r["lanczos"], r["dense"]
+        rows.append({"metric": f"RR eigenpairs, p = {r['p']}", "unit": "s", "value": lz["wall_seconds"],
+                     "baseline": "dense eigh", "baseline_value": de["wall_seconds"],
+                     "ratio": lz["wall_seconds"] / de["wall_seconds"], "better": "lower",
+                     "details": {"hvps": lz["hvps"], "dense_hvps": de["hvps"], "dlambda": r.get("lanczos_dlambda")}})
+    return rows
+
+
+def dcs(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """DCS (every parameter w ⊙ u) vs the plain model: step time and accounted memory."""
+    argv = ["--models", "mlp", "--batches", "1,8", "--steps", "2"] if quick else []
+    rows = []
+    for r in _run("dcs_step", [*argv, "--device", device], workdir)["rows"]:
+        p, d = r["plain"], r["dcs"]
+        rows.append({"metric": f"DCS step, {r['model']}, batch {r['batch']}", "unit": "ms",
+                     "value": d["step_seconds"] * 1e3, "baseline": "plain model",
+                     "baseline_value": p["step_seconds"] * 1e3, "ratio": r["time_ratio"], "better": "lower"})
+        rows.append({"metric": f"DCS memory, {r['model']}, batch {r['batch']}", "unit": "MiB",
+                     "value": d["accounted_mib"], "baseline": "plain model", "baseline_value": p["accounted_mib"],
+                     "ratio": r["memory_ratio"], "better": "lower"})
+    return rows
+
+
+CASES: dict[str, Callable[..., list[dict]]] = {"discovery": discovery, "teleport": teleport, "census": census,
+                                               "ridge": ridge, "dcs": dcs}

@@ -1,0 +1,60 @@
+"""``symdisc bench``: the quick suite runs end to end (a smoke test of the harness: no time is asserted), its
+JSON and Markdown hold every case; a failing case costs no other; bad input is one line."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from symdisc.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the suite (benchmarks/suite.py) is found from the repository root
+
+
+def test_quick_suite_writes_every_case(tmp_path, capsys):
+    code = main(["bench", "--quick", "--out", str(tmp_path), "--json"])
+    doc = json.loads(capsys.readouterr()[0])
+    assert code == 0 and doc["quick"] and doc["device"] == "cpu"
+    assert {"cpu", "cpu_count", "gpu", "torch", "python"} <= set(doc["machine"])
+    cases = {r["case"] for r in doc["rows"]}
+    assert cases == {"discovery", "teleport", "census", "ridge", "dcs"}
+    for r in doc["rows"]:
+        assert r["error"] is None and math.isfinite(r["value"]) and math.isfinite(r["ratio"]), r
+        assert r["better"] in ("higher", "lower") and r["baseline"]
+    assert isinstance(doc["discovery_speed_ratio"], float)
+    assert json.loads((tmp_path / "bench.json").read_text())["rows"] == doc["rows"]
+    table = (tmp_path / "bench.md").read_text()
+    assert all(f"| {c} |" in table for c in cases) and doc["machine"]["torch"] in table
+    assert (tmp_path / "cases" / "dcs" / "dcs_step.json").is_file()  # each script's own document is kept
+
+
+def test_a_failing_case_is_reported_and_costs_no_other(tmp_path, capsys):
+    code = main(["bench", "--suite", "tests.bench_suite_fake", "--out", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert code == 5 and "breaks failed" in err and err.count("\n") == 1
+    rows = {r["case"]: r for r in doc["rows"]}
+    assert rows["works"]["value"] == 42.0 and doc["discovery_speed_ratio"] == 2.0
+    assert rows["breaks"]["error"] == "RuntimeError: no such device"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cases", "nope"], "unknown case(s) nope"),
+    (["--suite", "no.such.suite"], "cannot import the benchmark suite"),
+    (["--device", "tpu"], "device"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    code = main(["bench", "--quick", "--out", str(tmp_path), *argv])
+    err = capsys.readouterr()[1]
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_list_names_the_cases(capsys):
+    assert main(["bench", "--list"]) == 0
+    assert "discovery:" in capsys.readouterr()[0]
