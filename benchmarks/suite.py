@@ -52,13 +52,15 @@ def teleport(quick: bool, device: str, workdir: Path) -> list[dict]:
         if quick else []
     doc = _run("teleport_overhead", argv, workdir)
     rows = []
-    runs = doc["e3_reference"]["runs"]
-    for impl, label in (("symdisc_first_order_guard_off", "guard off"), ("symdisc_first_order", "guard on"),
-                        ("symdisc_exp", "exp action, guard on")):
+    runs = [r for r in doc["e3_reference"]["runs"] if "time_ratio_over_reference" in r]  # diverged runs: untimed
+    for impl, label in (("symdisc_first_order_guard_off", "guard off"),
+                        ("symdisc_first_order_guard_off_before", "guard off, before the issue-14 fast paths"),
+                        ("symdisc_first_order", "guard on"), ("symdisc_exp", "exp action, guard on")):
         ratios = [r["time_ratio_over_reference"][impl] for r in runs]
         rows.append({"metric": f"teleport on E3, {label} (8 steps)", "unit": "× reference time",
                      "value": max(ratios), "baseline": "reference algorithm", "baseline_value": 1.0,
-                     "ratio": max(ratios), "better": "lower", "details": {"per_run": ratios}})
+                     "ratio": max(ratios), "better": "lower",
+                     "details": {"per_run": ratios, "untimed_runs": len(doc["e3_reference"]["runs"]) - len(runs)}})
     for opt, r in doc["digits"]["results"].items():
         rows.append({"metric": f"teleport event on digits, {opt}", "unit": "epochs",
                      "value": r["event_over_epoch"], "baseline": "one plain epoch (s)",

@@ -189,6 +189,20 @@ def _run(fn):
     return (out, None) if isinstance(out, torch.Tensor) else (out.theta, out.counts())
 
 
+def before(fn):
+    """``fn()`` with the teleport optimisations of issue 14 switched off (the "before" of the before/after entry,
+    measured in the same run): fields by a jvp through the finite action, the loss-drift gradient always."""
+    from symdisc.symmetry import DataDependentGL, ProductSymmetry
+    from symdisc.teleport import routine
+
+    saved = (DataDependentGL.closed_form_field, ProductSymmetry.closed_form_field, routine.SKIP_UNUSED_DRIFT)
+    DataDependentGL.closed_form_field = ProductSymmetry.closed_form_field = routine.SKIP_UNUSED_DRIFT = False
+    try:
+        return fn()
+    finally:
+        DataDependentGL.closed_form_field, ProductSymmetry.closed_form_field, routine.SKIP_UNUSED_DRIFT = saved
+
+
 def e3_implementations(seed: int, lr: float, steps: int = E3_STEPS):
     """The E3 problem of ``seed`` and {name: () -> θ after the teleport (or a TeleportResult)}."""
     arch, theta, X, Y, loss = e3_problem(seed)
@@ -200,7 +214,9 @@ def e3_implementations(seed: int, lr: float, steps: int = E3_STEPS):
             "symdisc_first_order": base, "symdisc_exp": replace(base, parameterisation="exp")}
     impls = {"reference": lambda: flat(reference_teleport(Ws, X, Y, lr, steps)),
              "reference_literal": lambda: flat(reference_teleport(Ws, X, Y, lr, steps, complement=False)),
-             **{k: (lambda c=c: teleport(symmetry, theta, loss, X.T, c)) for k, c in cfgs.items()}}
+             **{k: (lambda c=c: teleport(symmetry, theta, loss, X.T, c)) for k, c in cfgs.items()},
+             "symdisc_first_order_guard_off_before": lambda: before(
+                 lambda: teleport(symmetry, theta, loss, X.T, cfgs["symdisc_first_order_guard_off"]))}
     return theta, loss, impls
 
 

@@ -8,11 +8,12 @@ workdir) -> list[dict]``.  Each row a case returns states one measurement:
      "baseline": "per-sample loop reference", "baseline_value": 1.46, "ratio": 23.8,
      "better": "higher" | "lower", "details": {...}}
 
-``ratio`` is value / baseline_value, both from the same run.  ``quick`` sizes run in CI as a smoke test of the
-harness (nothing asserts a time); full sizes are for measurements.  ``run_bench`` writes ``bench.json`` — the
-machine, device, torch version, the rows, and a top-level ``discovery_speed_ratio`` (the discovery case's
-joint-phase ratio) — and ``bench.md``, a Markdown table of the same rows.  A case that raises is recorded with
-its error and costs no other case.
+``ratio`` is value / baseline_value, both from the same run. Running a subset of the cases into a directory that
+holds a ``bench.json`` of the same size replaces those cases' rows and keeps the others (each row has its date).
+``quick`` sizes run in CI as a smoke test of the harness (nothing asserts a time); full sizes are for measurements.
+``run_bench`` writes ``bench.json`` — the machine, device, torch version, the rows, and a top-level
+``discovery_speed_ratio`` (the discovery case's joint-phase ratio) — and ``bench.md``, a Markdown table of the same
+rows. A case that raises is recorded with its error and costs no other case.
 """
 
 from __future__ import annotations
@@ -92,14 +93,25 @@ def run_bench(out: Path, suite: str = "benchmarks.suite", cases: list[str] | Non
         work = out / "cases" / name
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
+        stamp = datetime.datetime.now().isoformat(timespec="seconds")
         try:
             with contextlib.redirect_stdout(sys.stderr):  # the scripts' progress lines: stdout stays the result's
                 got = module.CASES[name](quick=quick, device=device, workdir=work)
-            rows += [{"case": name, **r, "error": None} for r in got]
+            rows += [{"case": name, **r, "date": stamp, "error": None} for r in got]
         except Exception as e:  # noqa: BLE001 - one case's failure is reported, the suite goes on
-            rows.append({"case": name, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
+            rows.append({"case": name, "date": stamp, "error": f"{type(e).__name__}: {e}",
+                         "traceback": traceback.format_exc()})
         if progress:
             progress(name, time.perf_counter() - t0)
+    previous = out / "bench.json"
+    if cases is not None and previous.exists():  # a partial re-run: keep the other cases' rows, in suite order
+        import json
+
+        old = json.loads(previous.read_text())
+        if old.get("quick") == quick and old.get("device") == device:
+            kept = [r for r in old["rows"] if r["case"] not in names]
+            order = {c: i for i, c in enumerate(module.CASES)}
+            rows = sorted(kept + rows, key=lambda r: order.get(r["case"], len(order)))
     discovery = next((r["ratio"] for r in rows if r.get("key") == "discovery_speed_ratio"), None)
     doc = {"benchmark": "symdisc bench", "quick": quick, "device": device, "command": command,
            "date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
+from torch.func import jvp
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
@@ -76,11 +77,27 @@ class DataDependentGL(Symmetry):
         Z = params[self.w_in] @ H
         return Z if self.b_in is None else Z + params[self.b_in][:, None]
 
+    closed_form_field = True  # field(): through g = I + M at c = 0 (False: through expm; benchmarks compare both)
+
     def act(self, coeffs, theta, X=None):
+        return self._act(coeffs, theta, X, first_order=False)
+
+    def field(self, coeffs, theta, X=None):
+        """ξ_h(θ) = d/dt a_X(exp(th), θ)|₀.  The action depends on c only through g and g⁻¹, and d/dt exp(tM)|₀ =
+        d/dt (I + tM)|₀ = M, so the jvp runs through g = I + M, g⁻¹ = I − M: the same field without the jvp of
+        ``expm`` (41 % of a teleport's time on E3, benchmarks/README.md)."""
+        if not self.closed_form_field:
+            return super().field(coeffs, theta, X)
+        self._check(theta, X)
+        zero = torch.zeros_like(coeffs)
+        return jvp(lambda c: self._act(c, theta, X, first_order=True), (zero,), (coeffs,))[1]
+
+    def _act(self, coeffs, theta, X, first_order: bool):
         self._check(theta, X)
         coeffs = coeffs.to(dtype=theta.dtype, device=theta.device)
         M = coeffs.reshape(self.hidden, self.hidden)  # Σ_ab c_ab E_ab: the gl basis is row-major E_ab
-        g = expm(M)
+        eye = torch.eye(self.hidden, dtype=M.dtype, device=M.device)
+        g = eye + M if first_order else expm(M)
         params = dict(self.layout.unflatten(theta))
         H = self.layer_input(theta, X).transpose(0, 1)  # (h_{j-1}, B)
         Z = self._pre_activation(params, H)
@@ -98,7 +115,7 @@ class DataDependentGL(Symmetry):
                 target = target - params[self.b_in][:, None]
             H_pinv, W = torch.linalg.pinv(H), params[self.w_in]
             params[self.w_in] = target @ H_pinv + (W - W @ H @ H_pinv if self.complement else 0)
-            params[self.w_out] = params[self.w_out] @ expm(-M)
+            params[self.w_out] = params[self.w_out] @ (eye - M if first_order else expm(-M))
         return self.layout.flatten(params)
 
     def exactness(self, theta: torch.Tensor, X: torch.Tensor) -> dict:

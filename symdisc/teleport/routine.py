@@ -153,18 +153,23 @@ def whitening(tangents: torch.Tensor, rcond: float) -> torch.Tensor:
     return (V / s[keep]) @ V.T
 
 
-def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X):
+SKIP_UNUSED_DRIFT = True  # no loss-drift gradient when the guard's tolerance is infinite (it cannot use it)
+
+
+def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X, need_drift: bool = True):
     """(∇_c J(m(c))|₀, ∇_c L(m(c))|₀, B): in the generators' coefficients through the move (``coefficients``), or
     with ``metric="fields"`` as Ξᵀ∇_θJ, Ξᵀ∇_θL (the chain rule at c = 0, where both parameterisations have
     derivative Ξ — no derivative through the finite action, which for a flow is an integration) in the whitened
-    coordinates c̃, c = Bc̃ (B symmetric, so ∇_c̃ = B∇_c)."""
+    coordinates c̃, c = Bc̃ (B symmetric, so ∇_c̃ = B∇_c).  Without ``need_drift`` the drift is 0 (not computed)."""
     if config.metric == "fields":
         tangents = symmetry.tangents(theta, X).detach()
         B = whitening(tangents, config.metric_rcond)
-        return B @ (tangents.T @ grad(objective)(theta)), B @ (tangents.T @ grad(loss_fn)(theta)), B
+        drift = B @ (tangents.T @ grad(loss_fn)(theta)) if need_drift else torch.zeros(B.shape[0], dtype=theta.dtype)
+        return B @ (tangents.T @ grad(objective)(theta)), drift, B
     zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
     g = grad(lambda c: objective(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
-    drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
+    drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach() \
+        if need_drift else torch.zeros_like(g)
     return g, drift, None
 
 
@@ -225,8 +230,9 @@ def teleport(
         _search(symmetry, result, loss_fn, objective, config, generator, improves)
         return result
     current, obj = theta, obj0
+    need_drift = not (SKIP_UNUSED_DRIFT and math.isinf(config.guard.tolerance(loss0)))
     for step in range(config.steps):
-        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X)
+        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X, need_drift)
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
