@@ -47,4 +47,5 @@ def slow(config: dict, seed: int) -> dict:
 def all_runners() -> dict:
     return {"census": TinyRunner("census", census, {"arch": "mlp", "batch": 4}),
             "flaky": TinyRunner("flaky", flaky, {"scale": 2, "marker": ""}),
-            "slow": TinyRunner("slow", slow, {"sleep": 0.5})}
+            "slow": TinyRunner("slow", slow, {"sleep": 0.5}),
+            "placed": TinyRunner("placed", lambda config, seed: {"device": config["device"]}, {"device": "cpu"})}

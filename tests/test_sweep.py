@@ -181,3 +181,12 @@ def test_multi_node_sweeps_need_shared_storage(tmp_path):
     with pytest.raises(InputError, match="not visible from node.*10.0.0.2.*shared storage"):
         sweep_backends._check_shared_storage(fake, tmp_path)
     assert len(fake.calls) == 2 and not list(tmp_path.iterdir())  # the marker is removed
+
+
+def test_device_sets_the_runners_device_option(tmp_path, capsys):
+    report = run_sweep(SweepConfig.load(write(tmp_path, runners=["placed"], seeds=[0])), device="cpu")
+    assert json.loads(table(report["table_json"]))[0]["result.device"] == "cpu"
+    code = main(["sweep", str(write(tmp_path, "flaky.json", runners=["flaky"], out="other")), "--device", "cpu"])
+    assert code == 2 and "flaky has no device option" in capsys.readouterr()[1]
+    code = main(["sweep", str(write(tmp_path, "tpu.json", runners=["placed"], out="tpu")), "--device", "tpu"])
+    assert code == 2

@@ -18,6 +18,8 @@ def sweep_command(
                                 "`ray start --head`, or auto)"),
     workers: int = typer.Option(1, "--workers", help="local: tasks run at once (each with the sweep's threads)"),
     out: Path = typer.Option(None, "--out", help="results directory instead of the sweep file's 'out'"),
+    device: str = typer.Option(None, "--device", help="cpu | cuda: the runners' device option (default: as "
+                               "configured)"),
     json_out: bool = JSON,
 ) -> None:
     """Run a sweep: each task (runner, config, seed) once, finished tasks skipped on a re-run, failures reported.
@@ -26,6 +28,7 @@ def sweep_command(
     "failed": [{"id", "error"}], "attempts", "table_csv", "table_json", "timing_csv", "figure" (or null)}.
     Exit code 5 when a task failed (its error is in the table; every other result is kept).
     """
+    from symdisc.devices import resolve_device
     from symdisc.progress import LiveBar
     from symdisc.sweep import SweepConfig, SweepIncomplete, run_sweep
     from symdisc.sweep.tasks import result_path
@@ -33,11 +36,13 @@ def sweep_command(
     cfg = SweepConfig.load(config)
     if out is not None:
         cfg.out = out
-    tasks = cfg.tasks()
+    if device is not None:
+        resolve_device(device)
+    tasks = cfg.tasks(device)
     todo = sum(not result_path(cfg.out, t.id).exists() for t in tasks)
     with LiveBar(todo, f"sweep {cfg.name}", enabled=not json_out) as bar:
         report = run_sweep(cfg, backend, address, workers,
-                           progress=lambda s: bar.advance(f"{s['id']}: {s['status']}"))
+                           progress=lambda s: bar.advance(f"{s['id']}: {s['status']}"), device=device)
     if json_out:
         emit_json(report)
     else:

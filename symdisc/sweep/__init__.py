@@ -45,13 +45,13 @@ def _claim(out: Path, record: dict) -> None:
 
 
 def run_sweep(config: SweepConfig, backend: str = "local", address: str | None = None, workers: int = 1,
-              progress=None) -> dict:
+              progress=None, device: str | None = None) -> dict:
     """Run the tasks without a result, gather the table; returns the report (see ``symdisc sweep --help``)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
     if address and backend != "ray":
         raise InputError("--address applies to the ray backend")
-    tasks = [t.to_dict() for t in config.tasks()]
+    tasks = [t.to_dict() for t in config.tasks(device)]
     out = config.out
     _claim(out, {"name": config.name, "registry": config.registry, "runners": config.runners, "seeds": config.seeds,
                  "grid": config.grid, "set": config.set, "smoke": config.smoke,

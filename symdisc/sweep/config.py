@@ -149,8 +149,9 @@ class SweepConfig:
             raise InputError(f"{self.registry} has no all_runners()")
         return module.all_runners()
 
-    def tasks(self) -> list[Task]:
-        """Every (runner, grid point, seed), checked against each runner's config keys."""
+    def tasks(self, device: str | None = None) -> list[Task]:
+        """Every (runner, grid point, seed), checked against each runner's config keys; ``device`` (cpu | cuda)
+        sets the ``device`` key of every runner that has one (and refuses a sweep whose runners have none)."""
         runners = self.registry_runners()
         out = []
         keys = list(self.grid)
@@ -165,6 +166,10 @@ class SweepConfig:
             if bad:
                 raise InputError(f"{name} has no config key {', '.join(bad)} (keys: {', '.join(base)})")
             base.update(self.set)
+            if device is not None:
+                if "device" not in base:
+                    raise InputError(f"{name} has no device option (it runs where it runs); drop --device")
+                base["device"] = device
             for values in itertools.product(*(self.grid[k] for k in keys)):
                 params = dict(zip(keys, values, strict=True))
                 for seed in self.seeds:
