@@ -29,6 +29,27 @@ def _import_roots() -> list[str]:
     return [os.getcwd(), *(p for p in sys.path if p and Path(p).is_dir())]
 
 
+def _drive(tasks: list[dict], submit, wait_some, result, retries: int, progress: Progress) -> list[dict]:
+    """Submit every task (``submit(task, attempt) -> handle``); as handles finish (``wait_some(handles)``), read
+    their status (``result(handle)``; a raise means the worker died), re-submit a failed task up to ``retries``
+    times; one status per task, in task order."""
+    pending = {submit(t, 1): (t, 1) for t in tasks}
+    statuses = {}
+    while pending:
+        for handle in wait_some(list(pending)):
+            task, attempt = pending.pop(handle)
+            try:
+                status = result(handle)
+            except Exception as e:  # noqa: BLE001 - the worker itself died (beyond the backend's own retries)
+                status = {"id": task["id"], "status": "failed", "error": f"worker died: {type(e).__name__}: {e}"}
+            if status["status"] == "failed" and attempt <= retries:
+                pending[submit(task, attempt + 1)] = (task, attempt + 1)
+                continue
+            statuses[task["id"]] = {**status, "attempts": attempt}
+            progress(statuses[task["id"]])
+    return [statuses[t["id"]] for t in tasks]
+
+
 def run_local(tasks: list[dict], out: Path, registry: str, threads: int, retries: int, workers: int,
               progress: Progress) -> list[dict]:
     import concurrent.futures
@@ -37,25 +58,12 @@ def run_local(tasks: list[dict], out: Path, registry: str, threads: int, retries
     if workers < 1:
         raise InputError(f"--workers must be ≥ 1, got {workers}")
     roots = _import_roots()
-    statuses = {}
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(run_task, t, str(out), registry, threads, roots, 1): (t, 1) for t in tasks}
-        while pending:
-            done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for fut in done:
-                task, attempt = pending.pop(fut)
-                try:
-                    status = fut.result()
-                except Exception as e:  # noqa: BLE001 - the worker process itself died
-                    status = {"id": task["id"], "status": "failed", "error": f"worker died: {type(e).__name__}: {e}"}
-                if status["status"] == "failed" and attempt <= retries:
-                    pending[pool.submit(run_task, task, str(out), registry, threads, roots, attempt + 1)] = (
-                        task, attempt + 1)
-                    continue
-                statuses[task["id"]] = {**status, "attempts": attempt}
-                progress(statuses[task["id"]])
-    return [statuses[t["id"]] for t in tasks]
+        return _drive(tasks, lambda t, a: pool.submit(run_task, t, str(out), registry, threads, roots, a),
+                      lambda handles: concurrent.futures.wait(
+                          handles, return_when=concurrent.futures.FIRST_COMPLETED)[0],
+                      lambda fut: fut.result(), retries, progress)
 
 
 def _check_shared_storage(ray, out: Path) -> None:
@@ -104,23 +112,9 @@ def run_ray(tasks: list[dict], out: Path, registry: str, threads: int, retries: 
         _check_shared_storage(ray, out)
         remote = ray.remote(run_task).options(num_cpus=resources.get("cpus", 1), num_gpus=resources.get("gpus", 0),
                                               max_retries=max(retries, 1))
-        pending = {remote.remote(t, str(out.resolve()), registry, threads, roots, 1): (t, 1) for t in tasks}
-        statuses = {}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                task, attempt = pending.pop(ref)
-                try:
-                    status = ray.get(ref)
-                except Exception as e:  # noqa: BLE001 - the worker died beyond Ray's retries
-                    status = {"id": task["id"], "status": "failed", "error": f"worker died: {type(e).__name__}: {e}"}
-                if status["status"] == "failed" and attempt <= retries:
-                    pending[remote.remote(task, str(out.resolve()), registry, threads, roots, attempt + 1)] = (
-                        task, attempt + 1)
-                    continue
-                statuses[task["id"]] = {**status, "attempts": attempt}
-                progress(statuses[task["id"]])
-        return [statuses[t["id"]] for t in tasks]
+        where = str(out.resolve())
+        return _drive(tasks, lambda t, a: remote.remote(t, where, registry, threads, roots, a),
+                      lambda handles: ray.wait(handles, num_returns=1)[0], ray.get, retries, progress)
     finally:
         if started:
             ray.shutdown()
