@@ -7,6 +7,8 @@ import platform
 import shlex
 import sys
 
+from symdisc.bench import cpu_model  # noqa: F401 - re-exported for the scripts
+
 
 def header(threads: int = 1) -> dict:
     """{"command", "date", "torch", "python", "threads", "machine"} of this process."""
@@ -22,18 +24,6 @@ def peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what the platform says."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_fresh(measure, task: dict) -> dict:
