@@ -201,17 +201,12 @@ def _run(fn):
 
 
 def before(fn):
-    """``fn()`` with the teleport optimisations of issue 14 switched off (the "before" of the before/after entry,
-    measured in the same run): fields by a jvp through the finite action, the loss-drift gradient always."""
-    from symdisc.symmetry import DataDependentGL, ProductSymmetry
-    from symdisc.teleport import routine
+    """``fn()`` with every teleport fast path of issue 14 switched off (the "before" of the before/after entry,
+    measured in the same run; ``symdisc.teleport.fastpaths``)."""
+    from symdisc.teleport import fastpaths
 
-    saved = (DataDependentGL.closed_form_field, ProductSymmetry.closed_form_field, routine.SKIP_UNUSED_DRIFT)
-    DataDependentGL.closed_form_field = ProductSymmetry.closed_form_field = routine.SKIP_UNUSED_DRIFT = False
-    try:
+    with fastpaths.disabled():
         return fn()
-    finally:
-        DataDependentGL.closed_form_field, ProductSymmetry.closed_form_field, routine.SKIP_UNUSED_DRIFT = saved
 
 
 def e3_implementations(seed: int, lr: float, steps: int = E3_STEPS):

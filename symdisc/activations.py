@@ -2,7 +2,8 @@
 
 ``homogeneous`` (degree α: σ(cz) = c^α σ(z) for c > 0) → positive rescaling;  ``odd``
 (σ(−z) = −σ(z)) → sign flips;  ``radial`` (σ(z) = f(‖z‖) z on the whole hidden vector) → O(h);
-``inverse`` present iff σ is a bijection of ℝ (needed by the σ-inverse teleport action).
+``inverse`` present iff σ is a bijection of ℝ (needed by the σ-inverse teleport action);
+``derivative`` σ' of a pointwise σ in closed form (the explicit data-dependent fields; a jvp otherwise).
 Every pointwise σ admits hidden-unit permutations.
 """
 
@@ -29,6 +30,12 @@ class Activation:
     radial: bool = False
     linear: bool = False
     inverse: Callable[[torch.Tensor], torch.Tensor] | None = None
+    derivative: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+def _gelu_prime(z: torch.Tensor) -> torch.Tensor:
+    """d/dz z Φ(z) = Φ(z) + z φ(z) (exact GELU)."""
+    return 0.5 * (1 + torch.erf(z * 0.5**0.5)) + z * torch.exp(-0.5 * z * z) * (2 * torch.pi) ** -0.5
 
 
 def _radial(z: torch.Tensor) -> torch.Tensor:
@@ -39,18 +46,20 @@ def _radial(z: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("linear", lambda z: z, homogeneous_degree=1.0, odd=True, linear=True, inverse=lambda y: y),
-        Activation("relu", F.relu, homogeneous_degree=1.0),
+        Activation("linear", lambda z: z, homogeneous_degree=1.0, odd=True, linear=True, inverse=lambda y: y,
+                   derivative=torch.ones_like),
+        Activation("relu", F.relu, homogeneous_degree=1.0, derivative=lambda z: (z > 0).to(z.dtype)),
         Activation(
             "leakyrelu",
             lambda z: F.leaky_relu(z, LEAKY_SLOPE),
             homogeneous_degree=1.0,
             inverse=lambda y: torch.where(y > 0, y, y / LEAKY_SLOPE),
+            derivative=lambda z: torch.where(z > 0, torch.ones_like(z), torch.full_like(z, LEAKY_SLOPE)),
         ),
-        Activation("tanh", torch.tanh, odd=True),
-        Activation("sigmoid", torch.sigmoid),
-        Activation("gelu", F.gelu),
-        Activation("softplus", F.softplus),
+        Activation("tanh", torch.tanh, odd=True, derivative=lambda z: 1 - torch.tanh(z) ** 2),
+        Activation("sigmoid", torch.sigmoid, derivative=lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
+        Activation("gelu", F.gelu, derivative=_gelu_prime),
+        Activation("softplus", F.softplus, derivative=torch.sigmoid),
         Activation("radial", _radial, pointwise=False, radial=True, odd=True),
     ]
 }

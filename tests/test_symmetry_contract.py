@@ -5,6 +5,7 @@
 * tangents      Ξ(θ) = ∂/∂c act(c, θ, X)|_{c=0} of shape (p, k), against reverse mode (jacrev; the
                 implementations use forward mode or closed forms), to 1e-10‖Ξ‖; p × 0 if discrete;
 * field, orbit  field(c) = Ξ c;  orbit(c, θ, ts)[i] = act(ts_i c, θ)  (discrete: both raise InputError);
+* pullback      pullback(v) = Ξᵀ v for a random cotangent v, to 1e-12‖Ξ‖‖v‖ (discrete: raises InputError);
 * invariance    q(act(c, θ, X)) = q(θ) for the declared q (outputs or per-sample losses): exact actions
                 to 1e-10·(1 + ‖q‖_∞) at small random c (data-dependent: where the moved point is still
                 exact); learned ones (approximate) to 10× their card's held-out
@@ -90,6 +91,20 @@ def test_field_and_orbit(case):
     assert curve.shape == (len(ts), theta.shape[0])
     for t, point in zip(ts, curve, strict=True):
         assert (point - call(sym, "act", t * c, theta, X)).norm() <= 1e-12 * theta.norm()
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_pullback_is_the_adjoint_of_the_field(case):
+    sym, theta, X = case.sym, case.theta, case.X()
+    v = torch.randn(theta.shape[0], generator=make_generator(0, 9), dtype=torch.float64).to(theta)
+    if sym.discrete:
+        with pytest.raises(InputError, match="discrete"):
+            call(sym, "pullback", v, theta, X)
+        return
+    xi = call(sym, "tangents", theta, X)
+    out = call(sym, "pullback", v, theta, X)
+    assert out.shape == (sym.num_generators,) and out.dtype == theta.dtype
+    assert (out - xi.T @ v).norm() <= 1e-12 * xi.norm() * v.norm()
 
 
 def _first_order_residual(case, c) -> float:

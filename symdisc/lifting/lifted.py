@@ -21,7 +21,7 @@ from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
 from symdisc.lifting.chain import Chain, chain_of
 from symdisc.lifting.placement import Block, Placement, condition, place
-from symdisc.symmetry.base import Symmetry
+from symdisc.symmetry.base import Symmetry, TangentMap
 
 PAD_STREAM = 31  # fixed dummy points: make_generator(pad_seed, PAD_STREAM)
 
@@ -105,8 +105,17 @@ class LiftedSymmetry(Symmetry):
         return theta.new_zeros(theta.shape[0], xi.shape[1]).index_copy(0, self._index(theta), xi)
 
     def field(self, coeffs, theta, X=None):
+        return self.linearize(theta, X).field(coeffs)
+
+    def pullback(self, v, theta, X=None):
+        return self.linearize(theta, X).pullback(v)
+
+    def linearize(self, theta, X=None) -> TangentMap:
+        """The source's map on the block: ξ scattered into θ's index, v gathered from it."""
         block, s = self._split(theta, X)
-        return torch.zeros_like(theta).index_copy(0, self._index(theta), self.source.field(coeffs, block, s))
+        index, inner = self._index(theta), self.source.linearize(block, s)
+        return TangentMap(lambda c: torch.zeros_like(theta).index_copy(0, index, inner.field(c)),
+                          lambda v: inner.pullback(v.to(theta)[index]))
 
     def orbit(self, coeffs, theta, ts, X=None):
         block, s = self._split(theta, X)

@@ -6,6 +6,10 @@ generators h_1..h_k the element is g = exp(Σ_k c_k h_k) and
 * ``act(c, θ, X)``       the finite action a_X(exp(Σ c_k h_k), θ);
 * ``tangents(θ, X)``     the p×k matrix of fields ξ_k(θ) = D_g a_X|_{I,θ}(h_k) = ∂/∂c_k act(c, θ, X)|_{c=0};
 * ``field(c, θ, X)``     ξ_h(θ) for h = Σ c_k h_k (one jvp);
+* ``pullback(v, θ, X)``  Ξ(θ)ᵀ v ∈ ℝ^k, the adjoint of c ↦ ξ_c(θ): a gradient in θ as one in the coefficients
+                         (one vjp; ∇_c J(act(c, θ))|₀ = Ξᵀ∇J(θ) by the chain rule);
+* ``linearize(θ, X)``    both at one point as a ``TangentMap``, sharing what they have in common (a forward
+                         pass, a pseudo-inverse);
 * ``orbit(c, θ, ts, X)`` the curve t ↦ a_X(exp(t h), θ).
 
 Discrete symmetries (permutations, sign flips) have ``num_generators == 0``; ``act`` then takes
@@ -18,16 +22,26 @@ Consumers (census, teleportation, Ridge Rider, DCS) use only this interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch.func import jacfwd, jvp, vmap
+from torch.func import jacfwd, jvp, vjp, vmap
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.linalg import DEFAULT_RTOL, numerical_rank
 
 Level = Literal["output", "loss"]
+
+
+@dataclass(frozen=True)
+class TangentMap:
+    """Ξ(θ) ∈ ℝ^{p×k} at one point (θ, X) as a matrix-free operator: ``field(c)`` = Ξc, ``pullback(v)`` = Ξᵀv."""
+
+    field: Callable[[torch.Tensor], torch.Tensor]
+    pullback: Callable[[torch.Tensor], torch.Tensor]
 
 
 class Symmetry(ABC):
@@ -82,6 +96,24 @@ class Symmetry(ABC):
             raise InputError(f"{self.name} is discrete: it has no fields (its tangents are p×0)")
         zero = torch.zeros_like(coeffs)
         return jvp(lambda c: self.act(c, theta, X), (zero,), (coeffs,))[1]
+
+    def pullback(self, v: torch.Tensor, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        """Ξ(θ)ᵀ v ∈ ℝ^k for a cotangent v ∈ ℝ^p: ⟨pullback(v), c⟩ = ⟨v, field(c)⟩ for every c.  One vjp through
+        the action at c = 0 when ``field`` is this class's jvp of it (no forward-over-reverse nesting), else the
+        vjp of the linear map c ↦ field(c, θ, X), so that it is the adjoint of whatever ``field`` computes."""
+        self._check(theta, X)
+        if self.num_generators == 0:
+            raise InputError(f"{self.name} is discrete: it has no fields (its tangents are p×0)")
+        zero = theta.new_zeros(self.num_generators)
+        through = self.act if type(self).field is Symmetry.field else self.field
+        _, back = vjp(lambda c: through(c, theta, X), zero)
+        return back(v.to(theta))[0]
+
+    def linearize(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> TangentMap:
+        """The fields at (θ, X) as a ``TangentMap``; implementations override it to compute the point's shared
+        quantities once (the default calls ``field`` and ``pullback``)."""
+        self._check(theta, X)
+        return TangentMap(lambda c: self.field(c, theta, X), lambda v: self.pullback(v, theta, X))
 
     def orbit(
         self, coeffs: torch.Tensor, theta: torch.Tensor, ts: torch.Tensor, X: torch.Tensor | None = None

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-from torch.func import jvp
+from torch.func import jvp, vjp
 
 from symdisc.errors import InputError
 from symdisc.layout import ParamLayout
 from symdisc.linalg import expm, numerical_rank
-from symdisc.symmetry.base import Symmetry
+from symdisc.symmetry.base import Symmetry, TangentMap
 from symdisc.symmetry.hidden import algebra_basis
 
 Form = Literal["pinv", "sigma_inverse"]
@@ -58,6 +58,7 @@ class DataDependentGL(Symmetry):
         sigma_inv: Callable[[torch.Tensor], torch.Tensor] | None = None,
         form: Form = "pinv",
         complement: bool = True,
+        sigma_prime: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         super().__init__(layout)
         if form == "sigma_inverse" and sigma_inv is None:
@@ -66,6 +67,7 @@ class DataDependentGL(Symmetry):
             raise InputError(f"unknown data-dependent action form {form!r}")
         self.layer_input, self.w_in, self.w_out, self.b_in = layer_input, w_in, w_out, b_in
         self.sigma, self.sigma_inv, self.form, self.complement = sigma, sigma_inv, form, complement
+        self.sigma_prime = sigma_prime  # σ' in closed form, optional (else a jvp of σ)
         self.hidden = layout.shape(w_in)[0]
         self.num_generators = self.hidden**2
         self.name = f"data-dependent-GL[{form}{'' if complement else ',literal'}]({w_out},{w_in})"
@@ -77,7 +79,7 @@ class DataDependentGL(Symmetry):
         Z = params[self.w_in] @ H
         return Z if self.b_in is None else Z + params[self.b_in][:, None]
 
-    closed_form_field = True  # field(): through g = I + M at c = 0 (False: through expm; benchmarks compare both)
+    closed_form_field = True  # field()/pullback() in closed form (False: through expm; benchmarks compare both)
 
     def act(self, coeffs, theta, X=None):
         return self._act(coeffs, theta, X, first_order=False)
@@ -85,12 +87,63 @@ class DataDependentGL(Symmetry):
     def field(self, coeffs, theta, X=None):
         """ξ_h(θ) = d/dt a_X(exp(th), θ)|₀.  The action depends on c only through g and g⁻¹, and d/dt exp(tM)|₀ =
         d/dt (I + tM)|₀ = M, so the jvp runs through g = I + M, g⁻¹ = I − M: the same field without the jvp of
-        ``expm`` (41 % of a teleport's time on E3, benchmarks/README.md)."""
+        ``expm`` (41 % of a teleport's time on E3, benchmarks/README.md).  The complemented pinv action has an
+        explicit field (``linearize``) and needs no jvp at all."""
         if not self.closed_form_field:
             return super().field(coeffs, theta, X)
+        if self._explicit:
+            return self.linearize(theta, X).field(coeffs)
         self._check(theta, X)
         zero = torch.zeros_like(coeffs)
         return jvp(lambda c: self._act(c, theta, X, first_order=True), (zero,), (coeffs,))[1]
+
+    def pullback(self, v, theta, X=None):
+        """Ξ(θ)ᵀ v: explicit for the complemented pinv action (``linearize``), else one vjp through g = I + M at 0."""
+        if not self.closed_form_field:
+            return super().pullback(v, theta, X)
+        if self._explicit:
+            return self.linearize(theta, X).pullback(v)
+        self._check(theta, X)
+        _, back = vjp(lambda c: self._act(c, theta, X, first_order=True), theta.new_zeros(self.num_generators))
+        return back(v.to(theta))[0]
+
+    @property
+    def _explicit(self) -> bool:
+        return self.closed_form_field and self.form == "pinv" and self.complement
+
+    def linearize(self, theta, X=None) -> TangentMap:
+        """The complemented pinv action in closed form.  With S = σ(Z), S_t = σ((I + tM)Z), the action
+        W' = W S S_t⁺ + W(I − S_t S_t⁺) has dW'/dt|₀ = W S Ṗ − W(Ṡ S⁺ + S Ṗ) = −W Ṡ S⁺ (Ṗ = dS_t⁺/dt cancels),
+        Ṡ = σ'(Z) ⊙ (MZ); d(gW_in)/dt = M W_in, d(g b)/dt = M b.  The adjoint, ∂/∂M ⟨v, ξ_M⟩, is
+        V_in W_inᵀ + V_b bᵀ − (σ'(Z) ⊙ W_outᵀ V_out S⁺ᵀ) Zᵀ, flattened row-major like the gl basis E_ab.
+        Z, σ'(Z) and S⁺ are computed once for both."""
+        if not self._explicit:
+            return super().linearize(theta, X)
+        self._check(theta, X)
+        params = self.layout.unflatten(theta)
+        Z = self._pre_activation(params, self.layer_input(theta, X).transpose(0, 1))
+        if self.sigma_prime is not None:
+            S, dS = self.sigma(Z), self.sigma_prime(Z)
+        else:
+            S, dS = jvp(self.sigma, (Z,), (torch.ones_like(Z),))  # σ pointwise: the tangent 1 gives σ'(Z)
+        S_pinv, W_in, W_out = torch.linalg.pinv(S), params[self.w_in], params[self.w_out]
+        b = params[self.b_in] if self.b_in is not None else None
+
+        def field(coeffs):
+            M = coeffs.to(theta).reshape(self.hidden, self.hidden)
+            out = {n: torch.zeros_like(t) for n, t in params.items()}
+            out[self.w_in] = M @ W_in
+            if b is not None:
+                out[self.b_in] = M @ b
+            out[self.w_out] = -W_out @ (dS * (M @ Z)) @ S_pinv
+            return self.layout.flatten(out)
+
+        def pullback(v):
+            V = self.layout.unflatten(v.to(theta))
+            G = V[self.w_in] @ W_in.T - (dS * (W_out.T @ V[self.w_out] @ S_pinv.T)) @ Z.T
+            return (G if b is None else G + torch.outer(V[self.b_in], b)).reshape(-1)
+
+        return TangentMap(field, pullback)
 
     def _act(self, coeffs, theta, X, first_order: bool):
         self._check(theta, X)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from symdisc.errors import InputError
-from symdisc.symmetry.base import Symmetry
+from symdisc.symmetry.base import Symmetry, TangentMap
 
 
 class ProductSymmetry(Symmetry):
@@ -52,11 +52,21 @@ class ProductSymmetry(Symmetry):
         field is the sum of the factors' own fields (each may have a closed form)."""
         if not self.closed_form_field:
             return super().field(coeffs, theta, X)
+        return self.linearize(theta, X).field(coeffs)
+
+    def pullback(self, v, theta, X=None):
+        """Ξᵀv = [Ξ_1ᵀv; Ξ_2ᵀv; …]: the product's tangents are its factors' side by side."""
+        if not self.closed_form_field:
+            return super().pullback(v, theta, X)
+        return self.linearize(theta, X).pullback(v)
+
+    def linearize(self, theta, X=None) -> TangentMap:
+        if not self.closed_form_field:
+            return super().linearize(theta, X)
         self._check(theta, X)
-        if self.num_generators == 0:
-            raise InputError(f"{self.name} is discrete: it has no fields (its tangents are p×0)")
-        return sum(f.field(c, theta, X if f.data_dependent else None)
-                   for f, c in zip(self.factors, self.split(coeffs.to(theta)), strict=True))
+        maps = [f.linearize(theta, X if f.data_dependent else None) for f in self.factors]
+        return TangentMap(lambda c: sum(m.field(ci) for m, ci in zip(maps, self.split(c.to(theta)), strict=True)),
+                          lambda v: torch.cat([m.pullback(v) for m in maps]))
 
     def exactness(self, theta, X=None) -> dict:
         reports = [f.exactness(theta, X if f.data_dependent else None) for f in self.factors]

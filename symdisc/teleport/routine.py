@@ -11,6 +11,9 @@ where J is the objective (objectives.py) and m the parameterisation of the group
   g⁻¹ ≈ I − T, which for a linear pair action (W₂(I − T), (I + T)W₁) is exactly θ + ξ_T(θ); it
   drifts the loss by O(‖c‖²), which the guard then corrects or refuses.
 
+Both m have derivative Ξ(θ) at c = 0, so ∇_c J(m(c))|₀ = Ξᵀ∇_θJ(θ): one gradient in θ and one adjoint of the
+fields (``Symmetry.linearize``), no derivative through the finite action (fastpaths.py lists what else is saved).
+
 ``metric`` chooses the coordinates the ascent is steepest in:
 
 * ``coefficients`` (default, the papers'): c is the gradient in the generator basis, so the θ-step
@@ -50,7 +53,7 @@ from symdisc.errors import InputError, NumericalError, SymdiscWarning
 from symdisc.optim.move import GroupMove
 from symdisc.symmetry.base import Symmetry
 from symdisc.teleport.guard import LossGuard
-from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective
+from symdisc.teleport.objectives import LossFn, ObjectiveFn, ObjectiveSpec, make_objective, value_and_grad
 
 Parameterisation = Literal["exp", "first_order"]
 Metric = Literal["coefficients", "fields"]
@@ -154,22 +157,34 @@ def whitening(tangents: torch.Tensor, rcond: float) -> torch.Tensor:
 
 
 SKIP_UNUSED_DRIFT = True  # no loss-drift gradient when the guard's tolerance is infinite (it cannot use it)
+PULLBACK = True  # ∇_c J(m(c))|₀ = Ξᵀ∇_θJ(θ) by Symmetry.pullback (False: grad through the move; benchmarks)
+FUSE_OBJECTIVE = True  # without Armijo, J and ∇_θJ at an accepted proposal in one pass, reused by the next step
 
 
-def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X, need_drift: bool = True):
-    """(∇_c J(m(c))|₀, ∇_c L(m(c))|₀, B): in the generators' coefficients through the move (``coefficients``), or
-    with ``metric="fields"`` as Ξᵀ∇_θJ, Ξᵀ∇_θL (the chain rule at c = 0, where both parameterisations have
-    derivative Ξ — no derivative through the finite action, which for a flow is an integration) in the whitened
-    coordinates c̃, c = Bc̃ (B symmetric, so ∇_c̃ = B∇_c).  Without ``need_drift`` the drift is 0 (not computed)."""
+def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X, need_drift: bool = True, grad_J=None,
+                           tangent_map=None):
+    """(∇_c J(m(c))|₀, ∇_c L(m(c))|₀, B).  Both parameterisations have derivative Ξ = tangents(θ) at c = 0 and
+    m(0) = θ, so by the chain rule these are Ξᵀ∇_θJ(θ) and Ξᵀ∇_θL(θ): one gradient in θ and one vjp of the
+    action (``Symmetry.pullback``), never a derivative through the finite action (for a flow an integration).
+    With ``metric="fields"`` they are taken in the whitened coordinates c̃, c = Bc̃ (B symmetric, so
+    ∇_c̃ = B∇_c).  ``grad_J``: ∇_θJ(θ) when already known; ``tangent_map``: ``symmetry.linearize(θ, X)`` when
+    built.  Without ``need_drift`` the drift is 0 (not computed)."""
+    grad_J = value_and_grad(objective, theta)[1] if grad_J is None else grad_J
     if config.metric == "fields":
         tangents = symmetry.tangents(theta, X).detach()
         B = whitening(tangents, config.metric_rcond)
-        drift = B @ (tangents.T @ grad(loss_fn)(theta)) if need_drift else torch.zeros(B.shape[0], dtype=theta.dtype)
-        return B @ (tangents.T @ grad(objective)(theta)), drift, B
-    zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
-    g = grad(lambda c: objective(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
-    drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach() \
-        if need_drift else torch.zeros_like(g)
+        drift = B @ (tangents.T @ value_and_grad(loss_fn, theta)[1]) if need_drift else \
+            torch.zeros(B.shape[0], dtype=theta.dtype, device=theta.device)
+        return B @ (tangents.T @ grad_J), drift, B
+    if not PULLBACK:  # the path before issue 14: reverse mode through the move
+        zero = torch.zeros(symmetry.num_generators, dtype=theta.dtype, device=theta.device)
+        g = grad(lambda c: objective(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach()
+        drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach() \
+            if need_drift else torch.zeros_like(g)
+        return g, drift, None
+    tangent_map = tangent_map or symmetry.linearize(theta, X)
+    g = tangent_map.pullback(grad_J).detach()
+    drift = tangent_map.pullback(value_and_grad(loss_fn, theta)[1]).detach() if need_drift else torch.zeros_like(g)
     return g, drift, None
 
 
@@ -181,11 +196,13 @@ def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torc
     return theta + symmetry.field(c, theta, X)
 
 
-def _try_move(symmetry, parameterisation, c, theta, X) -> torch.Tensor | None:
+def _try_move(symmetry, parameterisation, c, theta, X, tangent_map=None) -> torch.Tensor | None:
     """The proposal, or None when the action cannot be evaluated there (an overflowing exp, a
-    singular matrix in a data-dependent action, non-finite values): a refused step."""
+    singular matrix in a data-dependent action, non-finite values): a refused step.  A first-order move uses
+    ``tangent_map`` (the fields at θ) when given."""
     try:
-        out = move(symmetry, parameterisation, c, theta, X).detach()
+        out = (theta + tangent_map.field(c) if tangent_map is not None and parameterisation == "first_order"
+               else move(symmetry, parameterisation, c, theta, X)).detach()
     except (RuntimeError, torch.linalg.LinAlgError):
         return None
     return out if torch.isfinite(out).all() else None
@@ -219,7 +236,12 @@ def teleport(
         warnings.warn(f"teleport along {symmetry.name} is not exact here ({exactness['condition']}); "
                       "the loss guard corrects or refuses drifting steps", SymdiscWarning, stacklevel=2)
     loss0 = float(loss_fn(theta))
-    obj0 = float(objective(theta))
+    grad_J = None  # ∇_θJ at the current point, when an evaluation of J has given it
+    if FUSE_OBJECTIVE and PULLBACK and not symmetry.discrete and config.steps > 0:
+        value, grad_J = value_and_grad(objective, theta)  # the first step needs ∇J(θ) anyway
+        obj0 = float(value)
+    else:
+        obj0 = float(objective(theta))
     if not (math.isfinite(loss0) and math.isfinite(obj0)):
         raise NumericalError(f"teleport: non-finite loss or objective at the start (L = {loss0}, J = {obj0})")
     result = TeleportResult(theta, loss0, loss0, obj0, obj0, [], exactness, symmetry=symmetry, X=X,
@@ -232,13 +254,17 @@ def teleport(
     current, obj = theta, obj0
     need_drift = not (SKIP_UNUSED_DRIFT and math.isinf(config.guard.tolerance(loss0)))
     for step in range(config.steps):
-        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X, need_drift)
+        tangent_map = symmetry.linearize(current, X) if PULLBACK and config.metric == "coefficients" else None
+        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X, need_drift, grad_J,
+                                             tangent_map)
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's
         # tolerance (for exact symmetries `drift` is rounding noise, and in 1-D the projection would remove g)
         real = abs(float(drift @ g)) * config.lr > config.guard.tolerance(loss0)
         ascent = _tangent(g, drift) if real else g
+        # without Armijo an admissible proposal is the next point: evaluate J there with its gradient, in one pass
+        fuse = FUSE_OBJECTIVE and PULLBACK and not config.monotone and step + 1 < config.steps
         lr, entry = config.lr, None
         for halving in range(config.max_halvings + 1):
             c = sign * lr * ascent
@@ -246,15 +272,20 @@ def teleport(
                 c = c * (config.max_step / c.norm())
             gain = config.armijo * abs(float(g @ c))
             c = c if B is None else B @ c
-            proposal = _try_move(symmetry, config.parameterisation, c, current, X)
+            proposal = _try_move(symmetry, config.parameterisation, c, current, X, tangent_map)
             proposal, status, drift = (current, "refused", math.inf) if proposal is None else \
                 config.guard.check(loss_fn, proposal, loss0)
-            new_obj = float(objective(proposal)) if status != "refused" else math.nan
+            next_grad, new_obj = None, math.nan
+            if status != "refused" and fuse:
+                value, next_grad = value_and_grad(objective, proposal)
+                new_obj = float(value)
+            elif status != "refused":
+                new_obj = float(objective(proposal))
             if status != "refused" and math.isfinite(new_obj) and (not config.monotone or improves(new_obj, obj, gain)):
                 entry = {"step": step, "status": status, "lr": lr, "halvings": halving, "objective": new_obj,
                          "drift": drift}
                 result.moves.append((c.detach(), current))
-                current, obj = proposal, new_obj
+                current, obj, grad_J = proposal, new_obj, next_grad
                 break
             lr /= 2
         if entry is None:

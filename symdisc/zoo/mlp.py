@@ -122,7 +122,8 @@ def mlp_symmetries(s: MLPStructure, loss_name: str) -> list[Symmetry]:
             forms = ["pinv"] + (["sigma_inverse"] if act.inverse is not None else [])
             for form in forms:
                 out.append(DataDependentGL(s.layout, layer_input, f"W{j}", f"W{j + 1}", act.fn,
-                                           b_in=f"b{j}" if s.bias else None, sigma_inv=act.inverse, form=form))
+                                           b_in=f"b{j}" if s.bias else None, sigma_inv=act.inverse, form=form,
+                                           sigma_prime=act.derivative))
     return out
 
 
