@@ -12,8 +12,13 @@ k generators, the k×k Gram matrix): the baseline is naive in its loops, not del
 It is an independent re-implementation of the same mathematics (it shares only the *parameter
 tensors* of symdisc's ``LearnedSymmetry`` so that both optimise the same model):
 
-* generators h_k = columns of the Stiefel matrix H reshaped to p×p (free generators only);
-* group elements g = exp(M_n)···exp(M_1), M_i = Σ_k c_ik h_k, with ``torch.linalg.matrix_exp``;
+* generators h_k: free — the columns of the Stiefel matrix H reshaped to p×p; low rank — h_k = U_k V_kᵀ /
+  ‖U_k V_kᵀ‖_F, used only through matrix-vector products h_k v = U_k (V_kᵀ v) / ‖U_k V_kᵀ‖_F (a p×p matrix
+  never exists: at p ≈ 10⁴ it could not);
+* group elements g = exp(M_n)···exp(M_1), M_i = Σ_k c_ik h_k: free — p×p matrices from
+  ``torch.linalg.matrix_exp``; low rank — only their action gθ, each exp(M_i) v by its Taylor series
+  Σ_j M_iʲ v / j! of matrix-vector products (M v = Σ_k c_ik h_k v, one generator at a time), summed in a
+  Python loop until a term no longer changes the sum;
 * the action a_X(g, θ) = θ + s·(gθ − θ) + N(enc, θ, vec X) − N(0, θ, vec X) (``identity="hard"``;
   "residual" and "free" as in symdisc's ActionNet), N the action MLP evaluated layer by layer
   from the shared ``nn.Linear`` weights, enc = gθ − θ ("orbit") or vec(g − I) ("matrix");
@@ -22,12 +27,16 @@ tensors* of symdisc's ``LearnedSymmetry`` so that both optimise the same model):
     (enc, lin) at (0, 0) in the direction (enc_M, Mθ) — the same identity symdisc uses, so the
     timing compares loops + double-backward against batching, not two different formulas;
   - ``fields="exp"``: d/dt a_X(exp(tM), θ) at t = 0, differentiating through ``matrix_exp`` (what
-    a script following the paper literally would do; slower);
+    a script following the paper literally would do; slower; free generators only);
+* low-rank generators are covered with the orbit encoding and ``fields="direct"`` only (the matrix
+  encoding vec(g − I) and ``matrix_exp`` need p×p matrices); the bracket field's direction is
+  [h_a, h_b]θ = h_a(h_b θ) − h_b(h_a θ) and ξ_{h_a+h_b}'s is h_a θ + h_b θ;
 * the terms of draw_terms/objective: pooled (or per-draw) scale-free invariance
   E[(Ĵ_i·ξ_k)²]/E[‖ξ_k‖²] averaged over k and entered as log(1e-10 + inv) − log(1e-10), identity,
   assoc (ξ_{h_a+h_b} computed as its own field), reg_id, independence (log-barrier on the
   eigenvalues of the Gram matrix of the normalised fields), composition, bracket (D_θξ_b·ξ_a −
-  D_θξ_a·ξ_b by nested jvps), orth (loop over pairs), sparse.
+  D_θξ_a·ξ_b by nested jvps), orth (loop over pairs; low rank: ⟨U_iV_iᵀ, U_jV_jᵀ⟩_F = Σ (U_iᵀU_j) ∘ (V_iᵀV_j)),
+  sparse (Σ|H|; low rank: Σ|U| + Σ|V|, as symdisc defines it).
 
 Per-sample gradients ∇_θ ℓ_i are taken with ``create_graph=False`` by default: J depends on the
 sampled θ and data only, not on any trained parameter, so nothing ever differentiates through it;
@@ -68,12 +77,19 @@ class LoopObjective:
 
     def __init__(self, sym, arch, w, fields: str = "direct", create_graph_J: bool = False):
         gens, action = sym.gens, sym.action
-        if gens.kind != "free":
-            raise NotImplementedError("the loop reference covers free generators only")
+        if gens.kind not in ("free", "lowrank"):
+            raise NotImplementedError(f"the loop reference covers free and lowrank generators, not {gens.kind!r}")
         if w.level != "loss":
             raise NotImplementedError("the loop reference covers the loss level only")
         if fields not in ("direct", "exp"):
             raise ValueError(f"fields must be direct or exp, got {fields!r}")
+        self.lowrank = gens.kind == "lowrank"
+        if self.lowrank and action.cfg.encoding != "orbit":
+            raise NotImplementedError("the loop reference covers low-rank generators with the orbit encoding only: the "
+                                      "matrix encoding vec(g − I) needs p×p group elements")
+        if self.lowrank and fields == "exp":
+            raise NotImplementedError("fields='exp' differentiates through matrix_exp of p×p matrices (free generators "
+                                      "only); use fields='direct' with low-rank generators")
         self.sym, self.arch, self.w, self.fields, self.create_graph_J = sym, arch, w, fields, create_graph_J
         self.k, self.p = gens.k, gens.p
         self.cfg = action.cfg
@@ -84,6 +100,37 @@ class LoopObjective:
     # ---- generators, group elements, action ------------------------------------------------------
     def matrices(self) -> torch.Tensor:
         return self.sym.gens.H.T.reshape(self.k, self.p, self.p)
+
+    def generators(self):
+        """Free: the (k, p, p) matrices.  Low rank: k functions v ↦ h_k v = U_k (V_kᵀ v) / ‖U_k V_kᵀ‖_F."""
+        if not self.lowrank:
+            return self.matrices()
+        U, V = self.sym.gens.U, self.sym.gens.V
+        h = []
+        for j in range(self.k):
+            norm = ((U[j].T @ U[j]) * (V[j].T @ V[j])).sum().sqrt()  # ‖U_j V_jᵀ‖_F without the p×p product
+            h.append(lambda v, u=U[j], w=V[j], n=norm: u @ (w.T @ v) / n)
+        return h
+
+    def _plus(self, ha, hb):
+        """h_a + h_b (a matrix, or for low rank the function v ↦ h_a v + h_b v)."""
+        return (lambda v: ha(v) + hb(v)) if self.lowrank else ha + hb
+
+    def _bracket(self, ha, hb):
+        """[h_a, h_b] = h_a h_b − h_b h_a (for low rank the function v ↦ h_a(h_b v) − h_b(h_a v))."""
+        return (lambda v: ha(hb(v)) - hb(ha(v))) if self.lowrank else ha @ hb - hb @ ha
+
+    def _exp_apply(self, c, v, h):
+        """exp(M) v for M = Σ_j c_j h_j (low rank), by the Taylor series Σ_n Mⁿ v / n! of matrix-vector products,
+        summed until a term is below the dtype's unit roundoff relative to the sum."""
+        eps = torch.finfo(v.dtype).eps / 2
+        total, term = v, v
+        for n in range(1, 1000):
+            term = sum(c[j] * h[j](term) for j in range(self.k)) / n
+            total = total + term
+            if float(term.detach().norm()) <= eps * float(total.detach().norm()):
+                return total
+        raise RuntimeError("the Taylor series of exp(M) v did not converge in 1000 terms")
 
     def _mlp(self, enc, theta, xflat):
         z = torch.cat([enc, theta, xflat] if self.cfg.use_data else [enc, theta])
@@ -109,6 +156,12 @@ class LoopObjective:
 
     def act(self, rows, theta, xflat, h):
         """a_X(exp(M_n)···exp(M_1), θ) for coefficient rows (n, k)."""
+        if self.lowrank:  # orbit encoding: only gθ is needed, one exp(M_i) at a time
+            moved = theta
+            for c in rows:
+                moved = self._exp_apply(c, moved, h)
+            lin = moved - theta
+            return self._act_enc(lin, lin, theta, xflat)
         g = torch.eye(self.p, dtype=theta.dtype)
         for c in rows:
             M = sum(c[j] * h[j] for j in range(self.k))
@@ -116,13 +169,13 @@ class LoopObjective:
         return self._act_group(g, theta, xflat)
 
     def field(self, M, theta, xflat):
-        """ξ_M(θ) = D_g a_X|_{I,θ}(M), one double-backward jvp."""
+        """ξ_M(θ) = D_g a_X|_{I,θ}(M), one double-backward jvp; M a p×p matrix or (low rank) the function v ↦ Mv."""
         if self.fields == "exp":
             t0 = torch.zeros((), dtype=theta.dtype)
             one = torch.ones((), dtype=theta.dtype)
             return jvp(lambda t: self._act_group(torch.linalg.matrix_exp(t * M), theta, xflat), (t0,), (one,),
                        create_graph=True)[1]
-        u = M @ theta
+        u = M(theta) if self.lowrank else M @ theta
         enc_dot = u if self.cfg.encoding == "orbit" else M.reshape(-1)
         enc0 = torch.zeros_like(enc_dot)
         return jvp(lambda e, lin: self._act_enc(e, lin, theta, xflat), (enc0, torch.zeros_like(theta)),
@@ -161,7 +214,7 @@ class LoopObjective:
             zero_row = torch.zeros(1, k, dtype=theta.dtype)
             out["identity"] = (self.act(zero_row, th, xflat, h) - th).norm()
             d_theta = jvp(lambda t: self.act(zero_row, t, xflat, h), (th,), (xis[a],), create_graph=True)[1]
-            xi_ab = self.field(h[a] + h[b], th, xflat)
+            xi_ab = self.field(self._plus(h[a], h[b]), th, xflat)
             out["assoc"] = (d_theta + xis[b] - xi_ab).norm()
 
         out["reg_id"] = (w.beta - norms).abs().mean()
@@ -184,7 +237,7 @@ class LoopObjective:
             d_b = jvp(lambda t: self.field(h[b], t, xflat), (th,), (xis[a],), create_graph=True)[1]
             d_a = jvp(lambda t: self.field(h[a], t, xflat), (th,), (xis[b],), create_graph=True)[1]
             lie = d_b - d_a
-            xi_m = self.field(h[a] @ h[b] - h[b] @ h[a], th, xflat)
+            xi_m = self.field(self._bracket(h[a], h[b]), th, xflat)
             scale = norms[a] * norms[b] / th.norm()
             out["bracket"] = (lie + xi_m).norm() / (lie.norm() + xi_m.norm() + scale + EPS)
         else:
@@ -195,7 +248,7 @@ class LoopObjective:
     def __call__(self, theta, X, Y, c1, c2, pair, pooled: bool = True):
         """(total, terms) for the S draws, with symdisc's definitions and weights."""
         w, k, S = self.w, self.k, theta.shape[0]
-        h = self.matrices()
+        h = self.generators()
         # the same exact shortcut as symdisc: a frozen linear action (the warm-up) has composition = bracket = 0
         head_zero = not (self.head.weight.any() or self.head.bias.any())
         self.frozen_linear = (self.cfg.identity != "free" and self.cfg.linear_skip and head_zero
@@ -211,17 +264,27 @@ class LoopObjective:
             terms["invariance"] = sum(d["invariance"] for d in per_draw) / S
         for name in ("identity", "assoc", "reg_id", "independence", "composition", "bracket"):
             terms[name] = sum(d[name] for d in per_draw) / S
-        H = self.sym.gens.H
-        if k >= 2:
-            cols = [H[:, j] for j in range(k)]
-            orth = torch.zeros((), dtype=H.dtype)
+        if self.lowrank:
+            U, V = self.sym.gens.U, self.sym.gens.V
+            inner = lambda i, j: ((U[i].T @ U[j]) * (V[i].T @ V[j])).sum()  # noqa: E731  ⟨U_iV_iᵀ, U_jV_jᵀ⟩_F
+            orth = torch.zeros((), dtype=U.dtype)
             for i in range(k):
                 for j in range(i + 1, k):
-                    orth = orth + (cols[i] @ cols[j] / (cols[i].norm() * cols[j].norm())).abs()
+                    orth = orth + (inner(i, j) / (inner(i, i) * inner(j, j)).sqrt()).abs()
             terms["orth"] = orth.to(theta)
+            terms["sparse"] = (U.abs().sum() + V.abs().sum()).to(theta)
         else:
-            terms["orth"] = torch.zeros((), dtype=theta.dtype)
-        terms["sparse"] = H.abs().sum().to(theta)
+            H = self.sym.gens.H
+            if k >= 2:
+                cols = [H[:, j] for j in range(k)]
+                orth = torch.zeros((), dtype=H.dtype)
+                for i in range(k):
+                    for j in range(i + 1, k):
+                        orth = orth + (cols[i] @ cols[j] / (cols[i].norm() * cols[j].norm())).abs()
+                terms["orth"] = orth.to(theta)
+            else:
+                terms["orth"] = torch.zeros((), dtype=theta.dtype)
+            terms["sparse"] = H.abs().sum().to(theta)
         total = torch.zeros((), dtype=theta.dtype)
         for name in TERMS:
             value = terms[name]

@@ -1,17 +1,26 @@
 #!/usr/bin/env python
 """Benchmark of the discovery trainer's step rate against a per-sample Python loop (not a test).
 
-Configuration: ``symdisc.zoo.get("tiny-transformer")`` (p = 28, B = 8 sequences per draw),
-``preset_config("unconstrained", "tiny-transformer", k=8, draws=32)`` (float32, orbit encoding, hard
-identity, every default term).  Two implementations of one training step (sample 32 draws, the
-objective, backward, Riemannian Adam step), both inside symdisc's ``Trainer`` with the same
-spectral start, parameters, data stream and optimiser:
+Models (``--model``; every one float32, the ``unconstrained`` preset: orbit encoding, hard identity with the
+linear skip, a data-dependent action, every default term):
+
+* ``tiny-transformer`` (the default): ``symdisc.zoo.get("tiny-transformer")`` (p = 28, B = 8 sequences per
+  draw), ``preset_config("unconstrained", "tiny-transformer", k=8, draws=32)`` — free p×p generators on the
+  Stiefel manifold with the spectral start;
+* ``mlp``: ``symdisc.zoo.get("mlp", act="tanh", dims="100,90,10")`` (no biases: p = 9900, B = 16 Gaussian
+  samples per draw), ``preset_config("unconstrained", "mlp", k=4, draws=8, batch=16, generator_kind="lowrank",
+  spectral_init=False)`` — rank-1 generators h_k = U_k V_kᵀ/‖U_k V_kᵀ‖_F, never a p×p matrix (the p ≈ 10⁴
+  configuration of ``benchmarks/discovery_scale.py``).
+
+Two implementations of one training step (sample the draws, the objective, backward, Riemannian Adam
+step), both inside symdisc's ``Trainer`` with the same start, parameters, data stream and optimiser:
 
 * ``symdisc``: ``Trainer.train_step`` (objective batched over draws with torch.func.vmap);
 * ``loop``: the naive reference of ``benchmarks/discovery_loop.py`` (Python loops over draws and
   samples, per-sample ``autograd.grad``, one double-backward jvp per field); variants
-  ``loop-exp`` (fields through ``matrix_exp``, the paper read literally) and ``loop-cgJ``
-  (per-sample gradients with ``create_graph=True``) show what those choices cost.
+  ``loop-exp`` (fields through ``matrix_exp``, the paper read literally; free generators only) and
+  ``loop-cgJ`` (per-sample gradients with ``create_graph=True``) show what those choices cost.  With low-rank
+  generators the loop uses them through matrix-vector products only (exp(M)θ by a Taylor series).
 
 Each is timed in both training phases — ``warmup`` (action frozen, pooled invariance: the first
 20 % of the steps) and ``joint`` (action trained too) — in a fresh ``spawn`` subprocess: the
@@ -20,10 +29,11 @@ its own.  Memory: the subprocess's peak RSS during the steps (VmHWM, reset with
 /proc/self/clear_refs after the trainer is built) minus its RSS just before them, and its
 ru_maxrss over its whole life.  A separate subprocess first checks, in float64 on the same θ, X, Y,
 c1, c2, pair and parameters, that the loop reference and ``symdisc.discovery.objective.objective``
-agree term by term (and in their gradients).
+agree term by term (and in their gradients); with ``--model mlp`` the cases the loop does not cover for
+low-rank generators (matrix encoding, fields through ``matrix_exp``) are skipped, with the reason recorded.
 
-    python benchmarks/discovery_speed.py [--steps 20] [--loop-steps 10] [--threads 1]
-                                         [--out benchmarks/results/discovery_speed.json]
+    python benchmarks/discovery_speed.py [--model tiny-transformer|mlp] [--steps 20] [--loop-steps 10]
+                                         [--threads 1] [--out benchmarks/results/discovery_speed.json]
 """
 
 from __future__ import annotations
@@ -44,7 +54,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.record import cpu_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-ARCH, K, DRAWS = "tiny-transformer", 8, 32
+# --model -> (zoo name, zoo options, overrides of preset_config("unconstrained", zoo name, ...))
+MODELS = {
+    "tiny-transformer": ("tiny-transformer", {}, {"k": 8, "draws": 32}),
+    "mlp": ("mlp", {"act": "tanh", "dims": "100,90,10"},
+            {"k": 4, "draws": 8, "batch": 16, "generator_kind": "lowrank", "spectral_init": False}),
+}
+DEFAULT_MODEL = "tiny-transformer"
 IMPLS = {  # name -> LoopObjective options (None: symdisc's own Trainer)
     "symdisc": None,
     "loop": {"fields": "direct", "create_graph_J": False},
@@ -87,16 +103,22 @@ def _reset_peak() -> bool:
         return False
 
 
-def _config(**overrides):
+def _config(model: str, **overrides):
     from symdisc.discovery.config import preset_config
 
-    return preset_config("unconstrained", ARCH, k=K, draws=DRAWS, **overrides)
+    name, _, base = MODELS[model]
+    return preset_config("unconstrained", name, **{**base, **overrides})
 
 
-def _trainer(impl: str, cfg):
+def _arch(model: str):
     import symdisc
 
-    arch = symdisc.zoo.get(ARCH)
+    name, options, _ = MODELS[model]
+    return symdisc.zoo.get(name, **options)
+
+
+def _trainer(impl: str, cfg, model: str):
+    arch = _arch(model)
     if IMPLS[impl] is None:
         from symdisc.discovery.trainer import Trainer
 
@@ -109,18 +131,26 @@ def _trainer(impl: str, cfg):
 
 # ---- the agreement check ---------------------------------------------------------------------------
 def _grads(sym, weights, at_zero, total, terms):
-    """[(Euclidean ∇H, Riemannian ∇H, flat ∇action)] of the total and of its smooth part."""
+    """[(Euclidean ∇gens, Riemannian ∇gens, flat ∇action)] of the total and of its smooth part.  Free generators:
+    ∇H and its projection onto the Stiefel tangent space; low rank: ∇(U, V) flattened, Euclidean parameters, so
+    the "Riemannian" gradient is the Euclidean one."""
     import torch
 
-    H = sym.gens.H
-    params = [H, *sym.action.parameters()]
+    gens = list(sym.gens.parameters())
+    params = [*gens, *sym.action.parameters()]
     smooth = total - sum(getattr(weights, t) * terms[t] for t in at_zero)
     out = []
     for f in (total, smooth):
         g = torch.autograd.grad(f, params, allow_unused=True, retain_graph=True)
         g = [torch.zeros_like(p) if t is None else t for t, p in zip(g, params, strict=True)]
         g = [t.detach() for t in g]
-        out.append((g[0], H.manifold.egrad2rgrad(H.detach(), g[0]), torch.cat([t.reshape(-1) for t in g[1:]])))
+        action = torch.cat([t.reshape(-1) for t in g[len(gens):]])
+        if sym.gens.kind == "free":
+            H = sym.gens.H
+            out.append((g[0], H.manifold.egrad2rgrad(H.detach(), g[0]), action))
+        else:
+            flat = torch.cat([t.reshape(-1) for t in g[:len(gens)]])
+            out.append((flat, flat, action))
     return out
 
 
@@ -137,6 +167,7 @@ def check(task: dict) -> dict:
     from discovery_loop import LoopObjective, draw_extras
 
     torch.set_num_threads(task["threads"] or torch.get_num_threads())
+    model = task["model"]
 
     def close(a: float, b: float) -> bool:
         return abs(a - b) <= RTOL * max(abs(a), abs(b)) or max(abs(a), abs(b)) <= ATOL
@@ -155,9 +186,19 @@ def check(task: dict) -> dict:
          {"weights": PRESETS["faithful-6.5.3"], "action": ActionConfig(encoding="matrix", identity="free",
                                                                        linear_skip=False)}, True, 0, True, "direct"),
     ]
+    lowrank = MODELS[model][2].get("generator_kind", "free") == "lowrank"
+    skipped = []
     for name, over, perturb, train_steps, pooled, fields in specs:
-        cfg = _config(dtype="float64", **over)
-        tr = _trainer("symdisc", cfg)
+        if lowrank and fields == "exp":
+            skipped.append({"case": name, "skipped": "fields through matrix_exp need p×p generator matrices: the loop "
+                                                     "reference's loop-exp covers free generators only"})
+            continue
+        if lowrank and "action" in over and over["action"].encoding == "matrix":
+            skipped.append({"case": name, "skipped": "the matrix encoding vec(g - I) needs p×p group elements (p² "
+                                                     "inputs to the action): not covered with low-rank generators"})
+            continue
+        cfg = _config(model, dtype="float64", **over)
+        tr = _trainer("symdisc", cfg, model)
         for _ in range(train_steps):
             tr.train_step()
         sym = tr.symmetry
@@ -166,8 +207,12 @@ def check(task: dict) -> dict:
             with torch.no_grad():
                 for m in (sym.action.head.weight, sym.action.head.bias):
                     m.copy_(0.1 * torch.randn(m.shape, generator=g, dtype=m.dtype))
-                H = sym.gens.H + 0.05 * torch.randn(sym.gens.H.shape, generator=g, dtype=sym.gens.H.dtype)
-                sym.gens.H.copy_(torch.linalg.qr(H)[0])  # stay on the Stiefel manifold
+                if sym.gens.kind == "free":
+                    H = sym.gens.H + 0.05 * torch.randn(sym.gens.H.shape, generator=g, dtype=sym.gens.H.dtype)
+                    sym.gens.H.copy_(torch.linalg.qr(H)[0])  # stay on the Stiefel manifold
+                else:  # U, V: 10 % of their RMS entry
+                    for t in (sym.gens.U, sym.gens.V):
+                        t.add_(0.1 * t.pow(2).mean().sqrt() * torch.randn(t.shape, generator=g, dtype=t.dtype))
         sym.action.requires_grad_(True)
         gen = make_generator(cfg.seed, TRAIN_STREAM, tr.step)
         theta, X, Y = tr.arch.sample_draws(cfg.draws, tr.batch, gen)
@@ -191,7 +236,9 @@ def check(task: dict) -> dict:
         # not differentiable at 0, and their gradient there is the direction of rounding noise.
         at_zero = [t for t in TERMS if t != "invariance" and max(abs(rows[t]["symdisc"]), abs(rows[t]["loop"])) <= ATOL]
         grel = lambda a, b: float((a - b).norm() / max(float(a.norm()), float(b.norm()), 1e-300))  # noqa: E731
-        grads = {"terms_at_zero_excluded_from_smooth": at_zero}
+        grads = {"terms_at_zero_excluded_from_smooth": at_zero,
+                 "generator_parameters": "H (Stiefel; H_riemannian = its tangent projection)" if not lowrank else
+                 "U, V flattened (Euclidean parameters: H_riemannian = H_euclidean)"}
         gs = _grads(sym, cfg.weights, at_zero, total_s, terms_s)
         gl = _grads(sym, cfg.weights, at_zero, total_l, terms_l)
         for label, (es, rs, acts), (el, rl, actl) in zip(("total", "smooth"), gs, gl, strict=True):
@@ -204,8 +251,9 @@ def check(task: dict) -> dict:
         cases.append({"case": name, "pooled": pooled, "loop_fields": fields, "pair": list(pair),
                       "terms": rows, "gradients": grads,
                       "all_terms_agree": all(r["agree"] for r in rows.values())})
-    return {"dtype": "float64", "rtol": RTOL, "atol": ATOL, "draws": DRAWS, "cases": cases,
-            "all_agree": all(c["all_terms_agree"] and c["gradients"]["agree"] for c in cases)}
+    return {"model": model, "dtype": "float64", "rtol": RTOL, "atol": ATOL, "draws": _config(model).draws,
+            "cases": cases, "skipped_cases": skipped,
+            "all_agree": bool(cases) and all(c["all_terms_agree"] and c["gradients"]["agree"] for c in cases)}
 
 
 # ---- the timing -----------------------------------------------------------------------------------
@@ -218,7 +266,7 @@ def measure(task: dict) -> dict:
     if task["threads"]:
         torch.set_num_threads(task["threads"])
     t0 = time.perf_counter()
-    tr = _trainer(task["impl"], _config())
+    tr = _trainer(task["impl"], _config(task["model"]), task["model"])
     build_s = time.perf_counter() - t0
     if task["phase"] == "joint":
         tr.step = tr.warmup_steps  # skip to the phase where the action trains as well
@@ -236,7 +284,7 @@ def measure(task: dict) -> dict:
         phases.add(r["phase"])
     peak = _status_kib("VmHWM") / 1024
     return {
-        "impl": task["impl"], "phase": task["phase"], "phases_seen": sorted(phases),
+        "model": task["model"], "impl": task["impl"], "phase": task["phase"], "phases_seen": sorted(phases),
         "threads": torch.get_num_threads(), "build_seconds": round(build_s, 3),
         "warmup_steps": task["warmup"], "timed_steps": task["steps"],
         "step_seconds": [round(t, 5) for t in times],
@@ -252,6 +300,17 @@ def measure(task: dict) -> dict:
     }
 
 
+def _configuration(model: str) -> dict:
+    """The report's record of the benchmarked model and discovery configuration."""
+    cfg, arch = _config(model), _arch(model)
+    name, options, _ = MODELS[model]
+    return {"model": model, "architecture": name, "zoo_options": options, "dims": arch.spec.get("dims"),
+            "architecture_spec": arch.spec, "preset": "unconstrained", "num_params": arch.num_params, "k": cfg.k,
+            "draws": cfg.draws, "batch": cfg.batch or arch.default_batch_size, "generator_kind": cfg.generator_kind,
+            "rank": cfg.rank if cfg.generator_kind == "lowrank" else None, "spectral_init": cfg.spectral_init,
+            "dtype": cfg.dtype, "device": cfg.device, "config": cfg.to_dict()}
+
+
 def run_fresh(fn, task: dict) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
@@ -260,17 +319,33 @@ def run_fresh(fn, task: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=list(MODELS), default=DEFAULT_MODEL,
+                    help="tiny-transformer: p = 28, k = 8 free generators, 32 draws of 8 (default); mlp: tanh "
+                         "100-90-10 without biases, p = 9900, k = 4 rank-1 generators, 8 draws of 16, no spectral "
+                         "start")
     ap.add_argument("--steps", type=int, default=20, help="timed steps of symdisc's trainer (default 20)")
     ap.add_argument("--loop-steps", type=int, default=10, help="timed steps of the loop reference (default 10)")
     ap.add_argument("--variant-steps", type=int, default=4, help="timed steps of loop-exp and loop-cgJ (default 4)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (default 3)")
     ap.add_argument("--phases", default="warmup,joint", help="comma list of warmup, joint")
-    ap.add_argument("--impls", default=",".join(IMPLS), help=f"comma list of {', '.join(IMPLS)}")
+    ap.add_argument("--impls", default=None, help=f"comma list of {', '.join(IMPLS)} (default: all; with --model "
+                                                  "mlp all but loop-exp, which needs p×p generators)")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads in the workers (0: torch's "
                                                            "default); use 1 on a shared machine")
     ap.add_argument("--skip-check", action="store_true", help="skip the float64 agreement check")
     ap.add_argument("--out", default="benchmarks/results/discovery_speed.json")
     args = ap.parse_args(argv)
+    lowrank = MODELS[args.model][2].get("generator_kind", "free") == "lowrank"
+    if args.impls is None:
+        impls = [i for i in IMPLS if not (lowrank and i == "loop-exp")]
+    else:
+        impls = args.impls.split(",")
+        unknown = [i for i in impls if i not in IMPLS]
+        if unknown:
+            ap.error(f"unknown implementation(s) {', '.join(unknown)}; choose from {', '.join(IMPLS)}")
+        if lowrank and "loop-exp" in impls:
+            ap.error(f"loop-exp differentiates through matrix_exp of p×p generators: not available for --model "
+                     f"{args.model} (low-rank generators)")
 
     import torch
 
@@ -281,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     agreement = None
     if not args.skip_check:
         print("agreement check (float64) ...", flush=True)
-        agreement = run_fresh(check, {"threads": args.threads})
+        agreement = run_fresh(check, {"threads": args.threads, "model": args.model})
+        for c in agreement["skipped_cases"]:
+            print(f"  {c['case']}: skipped ({c['skipped']})", flush=True)
         for c in agreement["cases"]:
             worst = max((r["rel_diff"], t) for t, r in c["terms"].items()
                         if max(abs(r["symdisc"]), abs(r["loop"])) > ATOL)
@@ -290,13 +367,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"agree {c['gradients']['agree']} (H {g['H_riemannian_rel_diff']:.1e}, action "
                   f"{g['action_rel_diff']:.1e})", flush=True)
     steps_for = {"symdisc": args.steps, "loop": args.loop_steps}
-    impls = args.impls.split(",")
     runs: dict[str, dict[str, dict]] = {}
     for phase in args.phases.split(","):
         runs[phase] = {}
         for impl in impls:
             task = {"impl": impl, "phase": phase, "steps": steps_for.get(impl, args.variant_steps),
-                    "warmup": args.warmup, "threads": args.threads}
+                    "warmup": args.warmup, "threads": args.threads, "model": args.model}
             t0, load0 = time.perf_counter(), os.getloadavg()
             r = run_fresh(measure, task)
             r["loadavg_before"] = [round(x, 2) for x in load0]
@@ -337,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "os_cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "loadavg_1min_range": [min(loads), max(loads)] if loads else None,
-        "configuration": {"architecture": ARCH, "preset": "unconstrained", "k": K, "draws": DRAWS, "batch": 8,
-                          "num_params": 28, "dtype": "float32", "device": "cpu",
-                          "config": _config().to_dict()},
+        "configuration": _configuration(args.model),
         "memory_note": "peak_rss_added_by_steps_mib = VmHWM after the steps (reset via /proc/self/clear_refs once "
                        "the trainer is built) minus VmRSS just before them, in a fresh spawn subprocess per "
                        "measurement; ru_maxrss_mib is the subprocess's whole-life peak (imports, spectral init)",

@@ -20,28 +20,55 @@ for root in (str(HERE), str(HERE.parent)):
         sys.path.insert(0, root)
 
 
-def _run(script: str, argv: list[str], workdir: Path) -> dict:
-    """``benchmarks/<script>.py``'s main(argv + --out) in this process; its JSON document."""
+def _run(script: str, argv: list[str], workdir: Path, out: Path | None = None) -> dict:
+    """``benchmarks/<script>.py``'s main(argv + --out) in this process; its JSON document (``out``: when argv
+    already names it)."""
     import importlib
 
-    out = workdir / f"{script}.json"
-    importlib.import_module(script).main([*argv, "--out", str(out)])
+    if out is None:
+        out = workdir / f"{script}.json"
+        argv = [*argv, "--out", str(out)]
+    importlib.import_module(script).main(argv)
     return json.loads(out.read_text())
 
 
 def discovery(quick: bool, device: str, workdir: Path) -> list[dict]:
-    """Discovery training step (tiny transformer, k = 8, 32 draws): symdisc's batched trainer vs the per-sample
-    Python loop reference, steps/s, both phases."""
-    argv = ["--steps", "2", "--loop-steps", "1", "--warmup", "1", "--impls", "symdisc,loop", "--skip-check"] \
-        if quick else ["--impls", "symdisc,loop"]
-    s = _run("discovery_speed", argv, workdir)["summary"]
+    """Discovery training step: symdisc's batched trainer vs the per-sample Python loop reference, steps/s, both
+    phases, on the tiny transformer (k = 8, 32 draws, free generators) and on a tanh MLP with p = 9900 (k = 4,
+    8 draws of 16, rank-1 generators)."""
     rows = []
-    for phase in ("warmup", "joint"):
-        p = s[phase]
-        rows.append({"metric": f"discovery step, {phase} phase (tiny transformer)", "unit": "steps/s",
-                     "value": p["symdisc_steps_per_second"], "baseline": "per-sample loop",
-                     "baseline_value": p["loop_steps_per_second"], "ratio": p["speedup_vs_loop"], "better": "higher",
-                     **({"key": "discovery_speed_ratio"} if phase == "joint" else {})})
+    for model, label in (("tiny-transformer", "tiny transformer"), ("mlp", "MLP, p = 9900")):
+        argv = ["--steps", "2", "--loop-steps", "1", "--warmup", "1", "--impls", "symdisc,loop", "--skip-check"] \
+            if quick else ["--impls", "symdisc,loop"]
+        if model == "mlp":
+            argv += ["--model", "mlp"] + (["--phases", "joint"] if quick else [])
+        doc = _run("discovery_speed", [*argv, "--out", str(workdir / f"discovery_speed_{model}.json")], workdir,
+                   out=workdir / f"discovery_speed_{model}.json")
+        for phase, p in doc["summary"].items():
+            key = {"key": "discovery_speed_ratio"} if (model, phase) == ("tiny-transformer", "joint") else {}
+            rows.append({"metric": f"discovery step, {phase} phase ({label})", "unit": "steps/s",
+                         "value": p["symdisc_steps_per_second"], "baseline": "per-sample loop",
+                         "baseline_value": p["loop_steps_per_second"], "ratio": p["speedup_vs_loop"],
+                         "better": "higher", **key})
+    return rows
+
+
+def verification(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """Verification's invariance residuals |∇ℓ_i·ξ_k| per second: the batched path vs a per-sample, per-field loop
+    (MLP p = 9610 with its 128 rescalings; tiny transformer), and the end-to-end verify_symmetry per draw (without
+    curves and structure: the configuration incremental discovery and the lift check use)."""
+    argv = ["--draws", "1", "--verify-draws", "1", "--models", "tiny-transformer"] if quick else []
+    rows = []
+    for r in _run("verify_throughput", argv, workdir)["rows"]:
+        where = f"{r['model']}, p = {r['num_params']}, k = {r['k']}, B = {r['batch']}"
+        rows.append({"metric": f"verification residuals ({where})", "unit": "residuals/s",
+                     "value": r["residuals_per_second"]["symdisc"], "baseline": "per-sample, per-field loop",
+                     "baseline_value": r["residuals_per_second"]["loop"], "ratio": r["speedup"], "better": "higher",
+                     "details": {"max_abs_diff": r["max_abs_diff"], "agree": r["agree"]}})
+        if r["verify_symmetry_seconds_per_draw"] is not None:
+            rows.append({"metric": f"verify_symmetry, invariance report ({where})", "unit": "s/draw",
+                         "value": r["verify_symmetry_seconds_per_draw"], "baseline": None, "baseline_value": None,
+                         "ratio": None, "better": "lower"})
     return rows
 
 
@@ -111,5 +138,5 @@ def dcs(quick: bool, device: str, workdir: Path) -> list[dict]:
     return rows
 
 
-CASES: dict[str, Callable[..., list[dict]]] = {"discovery": discovery, "teleport": teleport, "census": census,
-                                               "ridge": ridge, "dcs": dcs}
+CASES: dict[str, Callable[..., list[dict]]] = {"discovery": discovery, "verification": verification,
+                                               "teleport": teleport, "census": census, "ridge": ridge, "dcs": dcs}

@@ -46,6 +46,43 @@ def null_basis(J: torch.Tensor, rtol: float = DEFAULT_RTOL) -> torch.Tensor:
     return Vh[rank_from_singular_values(s, rtol):].T
 
 
+@dataclass(frozen=True)
+class NullSpace:
+    """null(J) ⊂ ℝ^p held through an orthonormal basis R (p × r) of its complement, the row space of J, so nothing
+    p × p is formed (a full SVD for an explicit null basis costs O(p³): minutes at p ≈ 10⁴).  With P the orthogonal
+    projector onto null(J):
+
+    * ``dim``        p − r;
+    * ``share(Ξ)``   ‖Pξ‖²/‖ξ‖² = 1 − ‖Rᵀξ‖²/‖ξ‖² per column;
+    * ``cos2(A)``    cos² of the principal angles between span A (orthonormal columns) and null(J), largest
+                     first: the top min(k, dim) eigenvalues of AᵀPA = I − (RᵀA)ᵀ(RᵀA)."""
+
+    rows: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return self.rows.shape[0] - self.rows.shape[1]
+
+    def share(self, xi: torch.Tensor) -> torch.Tensor:
+        return (1 - (self.rows.T @ xi).pow(2).sum(0) / xi.pow(2).sum(0).clamp_min(1e-300)).clamp(0.0, 1.0)
+
+    def cos2(self, A: torch.Tensor) -> torch.Tensor:
+        n = min(A.shape[1], self.dim)
+        if n <= 0:
+            return A.new_zeros(0)
+        B = self.rows.T @ A
+        C = torch.eye(A.shape[1], dtype=A.dtype, device=A.device) - B.T @ B
+        return torch.linalg.eigvalsh((C + C.T) / 2).flip(0)[:n].clamp(0.0, 1.0)
+
+
+def null_space(J: torch.Tensor, rtol: float = DEFAULT_RTOL) -> NullSpace:
+    """null(J) as a ``NullSpace``, the rank cut at rtol: one thin SVD (of Jᵀ, the fast orientation), O(Np·min(N, p))."""
+    if J.numel() == 0:
+        return NullSpace(J.new_zeros(J.shape[1], 0))
+    U, s, _ = torch.linalg.svd(J.T, full_matrices=False)
+    return NullSpace(U[:, : rank_from_singular_values(s, rtol)])
+
+
 def orth(A: torch.Tensor, rtol: float = 1e-8) -> torch.Tensor:
     """Orthonormal basis of span A (columns), rank cut at rtol."""
     if A.shape[1] == 0:

@@ -23,7 +23,7 @@ def test_quick_suite_writes_every_case(tmp_path, capsys):
     assert code == 0 and doc["quick"] and doc["device"] == "cpu"
     assert {"cpu", "cpu_count", "gpu", "torch", "python"} <= set(doc["machine"])
     cases = {r["case"] for r in doc["rows"]}
-    assert cases == {"discovery", "teleport", "census", "ridge", "dcs"}
+    assert cases == {"discovery", "verification", "teleport", "census", "ridge", "dcs"}
     for r in doc["rows"]:
         assert r["error"] is None and math.isfinite(r["value"]) and math.isfinite(r["ratio"]), r
         assert r["better"] in ("higher", "lower") and r["baseline"]

@@ -36,7 +36,7 @@ from torch.func import jacfwd, jvp, vmap
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
 from symdisc.jacobians import loss_jacobian, output_jacobian
-from symdisc.linalg import null_basis, orth
+from symdisc.linalg import null_basis, null_space, orth
 from symdisc.symmetry.base import Symmetry, stacked_tangents
 from symdisc.symmetry.known import continuous_symmetries
 from symdisc.verification.config import HELD_OUT_STREAM, VerifyConfig
@@ -46,6 +46,28 @@ from symdisc.verification.report import summarise
 
 ROWS = ("xi", "inv", "inv_out", "ident", "ddep", "null_out", "null_loss", "known_share", "cos2_null_out",
         "cos2_null_loss", "cos2_known", "null_dims_out", "null_dims_loss", "bracket", "closure", "exact", "condition")
+
+
+FAST_NULL_SPACE = True  # null spaces through the row space, nothing p×p (False: full SVD; benchmarks' "before")
+SKIP_UNUSED_DRAWS = True  # no random p×p comparator drawn when nothing uses it (False: drawn; "before")
+
+
+class _DenseNull:
+    """The path before issue 14: an explicit null basis N (p × d) from the full SVD; the same interface."""
+
+    def __init__(self, J: torch.Tensor, rtol: float):
+        self.N = null_basis(J, rtol)
+        self.dim = self.N.shape[1]
+
+    def share(self, xi):
+        return _share(self.N, xi)
+
+    def cos2(self, A):
+        return _cos2_angles(A, self.N)
+
+
+def _null_space(J: torch.Tensor, rtol: float):
+    return null_space(J, rtol) if FAST_NULL_SPACE else _DenseNull(J, rtol)
 
 
 def check_verifiable(sym: Symmetry, arch: Architecture, batch: int, draws: int) -> None:
@@ -116,14 +138,14 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             if sym.data_dependent and cfg.structure and Xd.is_floating_point():
                 probes = make_generator(cfg.seed, HELD_OUT_STREAM, DDEP_STREAM, j)  # leaves the draws' stream alone
                 rows["ddep"].append(_data_dependence(sym, theta, Xd, probes) / xi_n)
-            Nout, Nloss = null_basis(Jo, cfg.rtol), null_basis(Jl, cfg.rtol)
-            rows["null_dims_out"].append(Nout.shape[1])
-            rows["null_dims_loss"].append(Nloss.shape[1])
-            rows["null_out"].append(_share(Nout, Xi))
-            rows["null_loss"].append(_share(Nloss, Xi))
+            Nout, Nloss = _null_space(Jo, cfg.rtol), _null_space(Jl, cfg.rtol)
+            rows["null_dims_out"].append(Nout.dim)
+            rows["null_dims_loss"].append(Nloss.dim)
+            rows["null_out"].append(Nout.share(Xi))
+            rows["null_loss"].append(Nloss.share(Xi))
             span = orth(Xi)
-            rows["cos2_null_out"].append(_cos2_angles(span, Nout))
-            rows["cos2_null_loss"].append(_cos2_angles(span, Nloss))
+            rows["cos2_null_out"].append(Nout.cos2(span))
+            rows["cos2_null_loss"].append(Nloss.cos2(span))
             K = orth(stacked_tangents(known, theta))
             rows["known_share"].append(_share(K, Xi) if K.shape[1] else torch.zeros(k, dtype=theta.dtype))
             rows["cos2_known"].append(_cos2_angles(span, K))
@@ -144,6 +166,8 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
                 rows["closure"].append((resid.norm() / (lie.norm() + scale)).item())
             for kind, (own, rand) in curve.items():
                 for i, e in enumerate(torch.eye(k, dtype=theta.dtype)):
+                    if SKIP_UNUSED_DRAWS and not (cfg.curves or cfg.structure):
+                        continue  # nothing else draws from gen: skipping the O(p²) draw changes no result
                     R = torch.randn(p, p, generator=gen, dtype=theta.dtype)  # drawn even when skipped: same stream
                     if cfg.curves:
                         if kind == "flow" and flow_action:  # its orbit is this flow: the same curve, already drawn
