@@ -167,8 +167,8 @@ def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X, need_
     m(0) = θ, so by the chain rule these are Ξᵀ∇_θJ(θ) and Ξᵀ∇_θL(θ): one gradient in θ and one vjp of the
     action (``Symmetry.pullback``), never a derivative through the finite action (for a flow an integration).
     With ``metric="fields"`` they are taken in the whitened coordinates c̃, c = Bc̃ (B symmetric, so
-    ∇_c̃ = B∇_c).  ``grad_J``: ∇_θJ(θ) when already known; ``tangent_map``: ``symmetry.linearize(θ, X)`` when
-    built.  Without ``need_drift`` the drift is 0 (not computed)."""
+    ∇_c̃ = B∇_c).  ``grad_J``: ∇_θJ(θ) when already known; ``tangent_map``: ``symmetry.linearize(θ, X)``, which the
+    step also moves with.  Without ``need_drift`` the drift is 0 (not computed)."""
     grad_J = value_and_grad(objective, theta)[1] if grad_J is None else grad_J
     if config.metric == "fields":
         tangents = symmetry.tangents(theta, X).detach()
@@ -182,7 +182,6 @@ def _coefficient_gradients(symmetry, config, objective, loss_fn, theta, X, need_
         drift = grad(lambda c: loss_fn(move(symmetry, config.parameterisation, c, theta, X)))(zero).detach() \
             if need_drift else torch.zeros_like(g)
         return g, drift, None
-    tangent_map = tangent_map or symmetry.linearize(theta, X)
     g = tangent_map.pullback(grad_J).detach()
     drift = tangent_map.pullback(value_and_grad(loss_fn, theta)[1]).detach() if need_drift else torch.zeros_like(g)
     return g, drift, None
