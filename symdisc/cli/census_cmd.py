@@ -9,6 +9,7 @@ from rich.table import Table
 from symdisc.cli.common import (
     ACT,
     BIAS,
+    DEVICE,
     DIMS,
     JSON,
     LOSS,
@@ -47,7 +48,7 @@ def census_command(
     fields: str = typer.Option("known", "--fields", help="--matrix-free: known | random:K | none"),
     block: str = typer.Option(None, "--block", help="--matrix-free: comma-separated tensor names; reports "
                               "the null dimension of J on their coordinates"),
-    device: str = typer.Option("cpu", "--device", help="cpu|cuda"),
+    device: str = DEVICE,
     max_gb: float = typer.Option(4.0, "--max-gb", help="refuse Jacobians / Gram matrices larger than this (GiB)"),
     plot: str = typer.Option(None, "--plot", help="write a figure of dimension vs batch size (PNG/PDF/SVG)"),
     json_out: bool = JSON,

@@ -20,6 +20,7 @@ BIAS = typer.Option(None, "--bias/--no-bias", help="biases on every layer (MLP p
 LOSS = typer.Option(None, "--loss", help="per-sample loss: mse|cross_entropy")
 SKIP = typer.Option(None, "--skip/--no-skip", help="residual skips between equal-width hidden layers (MLP)")
 VARIANT = typer.Option(None, "--variant", help="tiny-transformer reading: plain (p=28)|wo (p=32)|ffn-bias (p=32)")
+DEVICE = typer.Option("cpu", "--device", help="cpu | cuda")
 JSON = typer.Option(False, "--json", help="print one JSON document on stdout (fields: docs/cli.md)")
 
 

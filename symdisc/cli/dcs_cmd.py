@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import json_ready, write_json
@@ -75,7 +75,7 @@ def dcs_command(
     n_train: int = typer.Option(256, "--n-train", help="training samples, drawn once from the architecture"),
     tol: float = typer.Option(1e-6, "--tol", help="|θ| below which a constrained entry counts as zero"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = DEVICE,
     out: Path = typer.Option(None, "--out", help="run directory for the materialized model (model.safetensors) and "
                              "dcs_run.json; never overwritten"),
     json_out: bool = JSON,

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.zoo import names as zoo_names
 
@@ -28,7 +29,7 @@ def discover_command(
     draws: int = typer.Option(None, "--draws", help="(θ, X) draws per step (default 32)"),
     level: str = typer.Option(None, "--level", help="invariance of the per-sample loss (loss) or outputs (output)"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device", help="cpu|cuda"),
+    device: str = DEVICE,
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --out"),
     block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
                               "round, freezing those that verify (default: all k at once)"),
@@ -79,6 +80,7 @@ def verify_command(
                                                     "else the architecture's)"),
     curves: bool = typer.Option(True, "--curves/--no-curves", help="loss along orbit and flow curves vs random ones "
                                                                    "(the slow part)"),
+    device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Verify a symmetry on held-out draws in float64: a learned artefact (its card records the result), or with
@@ -97,7 +99,7 @@ def verify_command(
     from symdisc.verification import verify
 
     options = dict(act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
-    run = dict(draws=draws, seed=seed, batch=batch, curves=curves)
+    run = dict(draws=draws, seed=seed, batch=batch, curves=curves, device=str(resolve_device(device)))
     if symmetry is None:
         _check_artefact_source(source, options)
         report = verify(Path(source), arch=load_architecture(arch_spec) if arch_spec else None, **run)

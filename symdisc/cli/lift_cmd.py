@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, emit_json, load_architecture, parse_ints
+from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, emit_json, load_architecture, parse_ints
+from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 
 
@@ -34,11 +35,12 @@ def lift_command(
     seed: int = typer.Option(0, "--seed", help="seed of the check's draws (and of the fixed padding)"),
     out: Path = typer.Option(..., "--out", help="directory for the lifted artefact (card.json; a copy of the source)"),
     force: bool = typer.Option(False, "--force", help="replace an existing --out"),
+    device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Lift a symmetry of a block into a wider or deeper MLP or a smaller batch, check the lifting conditions
-    (structurally and numerically, float64) and, if every one holds, save the lifted symmetry.  An invalid lift
-    writes nothing and exits 2 (with --json its report is printed first).
+    (structurally and numerically, float64 on --device) and, if every one holds, save the lifted symmetry.  An
+    invalid lift writes nothing and exits 2 (with --json its report is printed first).
 
     JSON: {"out" (null when invalid), "valid", "reason", "holds_numerically", "source": {"kind", "name"},
     "target": {"name", "spec", "num_params"}, "kinds", "placement", "layers", "units", "conditions": [{"condition",
@@ -53,6 +55,7 @@ def lift_command(
     from symdisc.lifting.artefact import check_out, save_lifted
     from symdisc.lifting.check import check_lift
 
+    dev = resolve_device(device)
     check_out(out, force)
     if ".py:" in to:
         raise InputError("the CLI lifts into zoo presets; for an nn.Sequential target use symdisc.lifting."
@@ -79,7 +82,7 @@ def lift_command(
             raise InputError("--symmetry chooses a known symmetry (SOURCE known); an artefact brings its own")
         src, src_arch, source_path = load(source, fields=fields), None, source
     lifted = lift(src, src_arch, target, placement, strict=False)
-    report = check_lift(lifted, draws=draws, seed=seed)
+    report = check_lift(lifted, draws=draws, seed=seed, device=dev)
     info = {"source": {"kind": "known" if source == "known" else "learned", "name": src.name},
             "target": {"name": target.name, "spec": target.spec, "num_params": target.num_params}}
     if not report["valid"]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import atomic_write, json_ready
@@ -87,7 +87,7 @@ def rr_command(
     init_scale: float = typer.Option(1e-2, "--init-scale", help="ε of the start θ₀ = ε·θ_init (near the saddle at 0)"),
     mis: bool = typer.Option(False, "--mis/--no-mis", help="architecture: start at the MIS (min ‖∇L‖² + ‖ξ‖²)"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = DEVICE,
     out: Path = typer.Option(None, "--out", help="run directory: archive checkpointed after every ride"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out (its stored options; --budget "
                                 "from this call)"),

@@ -7,7 +7,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture, parse_ints
+from symdisc.cli.common import (
+    ACT,
+    BIAS,
+    DEVICE,
+    DIMS,
+    JSON,
+    LOSS,
+    SKIP,
+    VARIANT,
+    emit_json,
+    load_architecture,
+    parse_ints,
+)
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import check_writable, json_ready, write_json
@@ -49,7 +61,7 @@ def teleport_command(
     eval_every: int = typer.Option(1, "--eval-every", help="record the full training loss every N steps"),
     seed: int = typer.Option(0, "--seed"),
     dtype: str = typer.Option("float64", "--dtype", help="float64 | float32"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    device: str = DEVICE,
     out: Path = typer.Option(None, "--out", help="also write the full result JSON here (atomic; never overwrites)"),
     plot: Path = typer.Option(None, "--plot", help="write the training curves (loss, ‖∇L‖²) of both arms (PNG)"),
     json_out: bool = JSON,

@@ -77,10 +77,11 @@ KIND_ORDER = ("GL", "SO", "rescaling", "bias-shift", "norm-mean-zero", "mean-shi
 
 
 def detect(arch: Architecture, module: nn.Module | None = None, tol: float = TOL, points: int = 2,
-           seed: int = 0) -> Detection:
-    """Detect, verify and rank the known symmetries of ``arch`` (``module``: the nn.Module behind it)."""
+           seed: int = 0, device: str | torch.device = "cpu") -> Detection:
+    """Detect, verify and rank the known symmetries of ``arch`` (``module``: the nn.Module behind it).  The graph
+    is traced on the CPU (a structural pass); verification and ranking run in float64 on ``device``."""
     start = time.perf_counter()
-    arch64 = arch.to(dtype=torch.float64, device="cpu")
+    arch64 = arch.to(dtype=torch.float64, device=device)
     try:
         traced = trace(arch64, module)
     except Untraceable as e:
@@ -149,17 +150,17 @@ def _rank(arch64: Architecture, kept: list[tuple[Candidate, DetectedEntry]], see
     return rank, symmetries, entries, True
 
 
-def declared(arch: Architecture, tol: float = TOL, seed: int = 0) -> Detection:
+def declared(arch: Architecture, tol: float = TOL, seed: int = 0, device: str | torch.device = "cpu") -> Detection:
     """The architecture's own known symmetries (a zoo preset's, or those given to from_module), each verified
-    and ranked like detected ones: the reference detection is compared against."""
+    and ranked like detected ones (on ``device``): the reference detection is compared against."""
     start = time.perf_counter()
-    arch64 = arch.to(dtype=torch.float64, device="cpu")
+    arch64 = arch.to(dtype=torch.float64, device=device)
     cands = [Candidate(s, s.describe().get("group", "?"), "declared") for s in arch.known_symmetries()
              if not s.discrete and not s.data_dependent]
     kept, rejected = _verify(cands, arch64, tol, 2, seed)
     kept.sort(key=lambda ce: ce[0].symmetry.preserves != "output")
     return _report(arch64, False, "declared by the architecture", kept, rejected, [], [], seed, start)
 
-def detect_known(arch: Architecture) -> Detection:
+def detect_known(arch: Architecture, device: str | torch.device = "cpu") -> Detection:
     """Detection for ``arch``: through its module if it came from ``from_module``, else its functional forward."""
-    return detect(arch, getattr(arch.symmetry_factory, "detect_module", None))
+    return detect(arch, getattr(arch.symmetry_factory, "detect_module", None), device=device)

@@ -36,7 +36,8 @@ def invariance(sym: Symmetry, arch: Architecture, points: int = 2, seed: int = 0
     for j in range(points):
         theta = arch.sample_params(make_generator(seed, 10, j))
         X, Y = arch.sample_data(B, make_generator(seed, 11, j))
-        c = _scale(sym) * torch.randn(sym.num_generators, generator=make_generator(seed, 12, j), dtype=torch.float64)
+        c = _scale(sym) * torch.randn(sym.num_generators, generator=make_generator(seed, 12, j),
+                                         dtype=torch.float64).to(theta.device)
         kept = (lambda th, X=X: arch.forward(th, X)) if sym.preserves == "output" else (
             lambda th, X=X, Y=Y: arch.per_sample_loss(th, X, Y))
         with torch.no_grad():
@@ -53,7 +54,7 @@ def unused_entries(arch: Architecture, names: list[str], points: int = 3, seed: 
     """Entries of the named parameters that no output depends on at any of ``points`` random (θ, X)."""
     if not names:
         return {}
-    used = {n: torch.zeros(arch.layout.shape(n), dtype=torch.bool) for n in names}
+    used = {n: torch.zeros(arch.layout.shape(n), dtype=torch.bool, device=arch.device) for n in names}
     B = min(arch.default_batch_size, 16)
     for j in range(points):
         theta = arch.sample_params(make_generator(seed, 20, j))

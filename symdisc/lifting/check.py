@@ -60,6 +60,7 @@ def _draw(lifted: LiftedSymmetry, arch, theta, X, gen, scale) -> dict:
     src, src_arch = lifted.source, lifted.source_chain.arch
     Xa = X if lifted.data_dependent else None
     g = lifted.sample_element(gen, scale)
+    g = g if lifted.discrete else g.to(theta)
     moved, again = lifted.act(g, theta, Xa), lifted.act(g, theta, Xa)
     block, s = theta[lifted.block.index], lifted.block_data(theta, Xa)
     s_out = s if s is not None else lifted.target.lower(theta, X, lifted.block.layers[0] - 1)  # the block's input
@@ -82,10 +83,10 @@ def _draw(lifted: LiftedSymmetry, arch, theta, X, gen, scale) -> dict:
     return out
 
 
-def _source_change(lifted: LiftedSymmetry, draws: int, seed: int, scale: float, batch: int) -> float:
+def _source_change(lifted: LiftedSymmetry, draws: int, seed: int, scale: float, batch: int, device) -> float:
     """max relative output change of the source on its own architecture and draws (same protocol)."""
-    src = float64_copy(lifted.source)
-    arch = lifted.source_chain.arch.to(dtype=torch.float64, device="cpu")
+    src = float64_copy(lifted.source, device)
+    arch = lifted.source_chain.arch.to(dtype=torch.float64, device=device)
     gen = make_generator(seed, LIFT_STREAM, 1)
     b = src.data_shape[0] if src.data_shape else batch
     thetas, Xs, _ = arch.sample_draws(draws, b, gen)
@@ -93,14 +94,15 @@ def _source_change(lifted: LiftedSymmetry, draws: int, seed: int, scale: float, 
     with torch.no_grad():
         for theta, X in zip(thetas, Xs, strict=True):
             g = src.sample_element(gen, scale)
+            g = g if src.discrete else g.to(theta)
             changes.append(_rel(arch.forward(src.act(g, theta, X if src.data_dependent else None), X),
                                 arch.forward(theta, X)))
     return max(changes)
 
 
-def _field_residual(sym: Symmetry, arch, batch: int, draws: int, seed: int) -> float:
+def _field_residual(sym: Symmetry, arch, batch: int, draws: int, seed: int, device) -> float:
     """max over fields of the median ‖J_out ξ_k‖/(‖J_out‖‖ξ_k‖) (verification's ``output_residual_median``)."""
-    cfg = VerifyConfig(draws=draws, seed=seed, curves=False, structure=False)
+    cfg = VerifyConfig(draws=draws, seed=seed, curves=False, structure=False, device=str(device))
     report = verify_symmetry(sym, arch, batch, cfg)
     return max(f["output_residual_median"] for f in report["fields"])
 
@@ -115,11 +117,12 @@ def _recorded_residual(source: Symmetry) -> float | None:
 
 
 def check_lift(lifted: LiftedSymmetry, draws: int = 8, seed: int = 0, scale: float = 0.3,
-               field_draws: int = 4) -> dict:
-    """Measure the lift on ``draws`` target draws (module docstring); ``valid`` and ``reason`` say whether every
-    condition, structural and numerical, holds.  ``field_draws=0`` skips the field residuals."""
-    arch = lifted.target.arch.to(dtype=torch.float64, device="cpu")
-    sym = float64_copy(lifted)
+               field_draws: int = 4, device: str | torch.device = "cpu") -> dict:
+    """Measure the lift on ``draws`` target draws (module docstring), in float64 on ``device``; ``valid`` and
+    ``reason`` say whether every condition, structural and numerical, holds.  ``field_draws=0`` skips the field
+    residuals."""
+    arch = lifted.target.arch.to(dtype=torch.float64, device=device)
+    sym = float64_copy(lifted, device)
     batch = sym.data_shape[0] if sym.data_shape else min(arch.default_batch_size, DEFAULT_BATCH)
     gen = make_generator(seed, LIFT_STREAM)
     thetas, Xs, _ = arch.sample_draws(draws, batch, gen)
@@ -131,7 +134,7 @@ def check_lift(lifted: LiftedSymmetry, draws: int = 8, seed: int = 0, scale: flo
     tol = {"output": EXACT, "fields": EXACT, "basis": "analytic source: exact up to rounding"}
     source_change = None
     if approximate:
-        source_change = _source_change(lifted, draws, seed, scale, batch)
+        source_change = _source_change(lifted, draws, seed, scale, batch, device)
         tol["output"] = max(EXACT, SLACK * source_change)
         tol["basis"] = (f"learned source: {SLACK:g} × its own output change on its architecture by the same protocol "
                         f"({source_change:.2g}) and × its card's field residual")
@@ -139,13 +142,13 @@ def check_lift(lifted: LiftedSymmetry, draws: int = 8, seed: int = 0, scale: flo
     if sym.discrete:
         unavailable["fields"] = unavailable["composition"] = f"{sym.name} is discrete"
     elif field_draws:
-        residual = _field_residual(sym, arch, batch, field_draws, seed)
+        residual = _field_residual(sym, arch, batch, field_draws, seed, device)
         if approximate:
             recorded = _recorded_residual(sym.source)
             if recorded is None:
                 src_arch = lifted.source_chain.arch
                 recorded = _field_residual(sym.source, src_arch, batch if not sym.source.data_shape else
-                                           sym.source.data_shape[0], field_draws, seed)
+                                           sym.source.data_shape[0], field_draws, seed, device)
             tol["fields"] = max(EXACT, SLACK * recorded)
     else:
         unavailable["fields"] = "skipped (field_draws=0)"

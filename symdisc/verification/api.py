@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from symdisc.architecture import Architecture
+from symdisc.devices import resolve_device
 from symdisc.discovery.artefact import load, read_json_card, update_card
 from symdisc.errors import ArtefactError, InputError
 from symdisc.lifting.artefact import KIND as LIFTED_KIND
@@ -21,12 +22,13 @@ def default_batch(sym: Symmetry, arch: Architecture) -> int:
 
 
 def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draws: int = 16, seed: int = 0,
-           batch: int | None = None, curves: bool = True) -> dict:
+           batch: int | None = None, curves: bool = True, device: str = "cpu") -> dict:
     """Verify ``source`` — an artefact (run directory or exported file) or a continuous Symmetry, known or
     learned — on ``draws`` held-out (θ, X, Y) of ``batch`` samples, in float64; the report is the same for
     every kind (see ``verification.run``).  ``arch`` is required for a symmetry that does not carry one (and for
     artefacts learned on a user module).  A run directory's card records the result.  ``curves=False`` skips the
-    loss-along-curve comparison (the slow part).  ``source`` is never modified."""
+    loss-along-curve comparison (the slow part); ``device`` is where the float64 checks run.  ``source`` is never
+    modified."""
     if isinstance(source, Symmetry):
         sym, arch = source, arch if arch is not None else getattr(source, "arch", None)
         if arch is None:
@@ -39,7 +41,7 @@ def verify(source: str | Path | Symmetry, arch: Architecture | None = None, draw
         arch = sym.arch
     else:
         raise InputError(f"verify takes an artefact path or a Symmetry, got {type(source).__name__}")
-    cfg = VerifyConfig(draws=draws, seed=seed, curves=curves)
+    cfg = VerifyConfig(draws=draws, seed=seed, curves=curves, device=str(resolve_device(device)))
     report = verify_symmetry(sym, arch, default_batch(sym, arch) if batch is None else batch, cfg)
     if not isinstance(source, Symmetry) and Path(source).is_dir() and not _is_lifted(source):
         update_card(source, verification=report)

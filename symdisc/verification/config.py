@@ -23,3 +23,4 @@ class VerifyConfig:
     prior: tuple[int, ...] = ()  # fields verified before (incremental rounds): considered first when selecting
     structure: bool = True  # False skips identity, composition, bracket, closure, data dependence
     curves: bool = True  # False skips the orbit/flow curves (the slow part), reported null; nothing else changes
+    device: str = "cpu"  # where the float64 checks run (draws come from CPU generators: the same on every device)

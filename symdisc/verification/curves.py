@@ -19,7 +19,7 @@ def drift(arch: Architecture, theta, X, Y, field: Field, curve: Curve, kind: str
     """max_t |L(γ(t)) − L(θ)| over ``cfg.curve_points`` t ∈ [−t_max, t_max]; ``kind`` "orbit" follows ``curve``,
     "flow" integrates ``field`` (one RK4 trajectory each way, ``symdisc.flow.path``)."""
     t_max = cfg.curve_rel * theta.norm() / field(theta).norm().clamp_min(1e-300)
-    ts = torch.linspace(-1, 1, cfg.curve_points, dtype=theta.dtype) * t_max
+    ts = torch.linspace(-1, 1, cfg.curve_points, dtype=theta.dtype, device=theta.device) * t_max
     points = curve(ts) if kind == "orbit" else path(field, theta, ts, cfg.flow_steps)
     L0 = arch.batch_loss(theta, X, Y)
     return (vmap(lambda q: arch.batch_loss(q, X, Y))(points) - L0).abs().max().item()

@@ -97,19 +97,20 @@ def _share(P: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
     return (P.T @ xi).pow(2).sum(0) / xi.pow(2).sum(0).clamp_min(1e-300)
 
 
-def float64_copy(sym: Symmetry) -> Symmetry:
-    """A float64 CPU deep copy of a symmetry with weights of its own (``to``); analytic ones are returned as is."""
+def float64_copy(sym: Symmetry, device: str | torch.device = "cpu") -> Symmetry:
+    """A float64 deep copy on ``device`` of a symmetry with weights of its own (``to``); analytic ones (which
+    follow θ's device) are returned as is."""
     if not callable(getattr(sym, "to", None)):
         return sym
-    return copy.deepcopy(sym).to(dtype=torch.float64, device="cpu")
+    return copy.deepcopy(sym).to(dtype=torch.float64, device=device)
 
 
 def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyConfig | None = None) -> dict:
     """All metrics (JSON-able) plus a plain-language ``verdict`` for the continuous symmetry ``sym`` of ``arch``."""
     cfg = cfg or VerifyConfig()
     check_verifiable(sym, arch, batch, cfg.draws)
-    arch = arch.to(dtype=torch.float64, device="cpu")
-    sym = float64_copy(sym)
+    arch = arch.to(dtype=torch.float64, device=cfg.device)
+    sym = float64_copy(sym, cfg.device)
     probe = probe_for(sym)
     k, p = sym.num_generators, arch.num_params
     gen = make_generator(cfg.seed, HELD_OUT_STREAM)
@@ -147,10 +148,11 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
             rows["cos2_null_out"].append(Nout.cos2(span))
             rows["cos2_null_loss"].append(Nloss.cos2(span))
             K = orth(stacked_tangents(known, theta))
-            rows["known_share"].append(_share(K, Xi) if K.shape[1] else torch.zeros(k, dtype=theta.dtype))
+            rows["known_share"].append(_share(K, Xi) if K.shape[1] else theta.new_zeros(k))
             rows["cos2_known"].append(_cos2_angles(span, K))
             for t in cfg.composition_ts if cfg.structure else ():
-                c1, c2 = (t * torch.randn(k, generator=gen, dtype=theta.dtype) / math.sqrt(k) for _ in range(2))
+                c1, c2 = (t * torch.randn(k, generator=gen, dtype=theta.dtype).to(theta.device) / math.sqrt(k)
+                          for _ in range(2))
                 both = probe.composed(c1, c2, theta, X)
                 if both is not None:
                     err = (sym.act(c2, sym.act(c1, theta, X), X) - both).norm()
@@ -165,10 +167,11 @@ def verify_symmetry(sym: Symmetry, arch: Architecture, batch: int, cfg: VerifyCo
                 resid = lie - span @ (span.T @ lie)
                 rows["closure"].append((resid.norm() / (lie.norm() + scale)).item())
             for kind, (own, rand) in curve.items():
-                for i, e in enumerate(torch.eye(k, dtype=theta.dtype)):
+                for i, e in enumerate(torch.eye(k, dtype=theta.dtype, device=theta.device)):
                     if SKIP_UNUSED_DRAWS and not (cfg.curves or cfg.structure):
                         continue  # nothing else draws from gen: skipping the O(p²) draw changes no result
                     R = torch.randn(p, p, generator=gen, dtype=theta.dtype)  # drawn even when skipped: same stream
+                    R = R.to(theta.device)
                     if cfg.curves:
                         if kind == "flow" and flow_action:  # its orbit is this flow: the same curve, already drawn
                             own.append(curve["orbit"][0][j * k + i])
@@ -215,6 +218,6 @@ def _random_drift(probe: Probe, arch, theta, X, Xd, Y, R, kind, cfg) -> float:
 
 def _lie(sym, theta, X, a, b, Xi):
     """[ξ_a, ξ_b](θ) = Dξ_b·ξ_a − Dξ_a·ξ_b."""
-    e = torch.eye(sym.num_generators, dtype=theta.dtype)
+    e = torch.eye(sym.num_generators, dtype=theta.dtype, device=theta.device)
     field = lambda i: (lambda th: sym.field(e[i], th, X))
     return jvp(field(b), (theta,), (Xi[:, a],))[1] - jvp(field(a), (theta,), (Xi[:, b],))[1]
