@@ -143,5 +143,28 @@ def dcs(quick: bool, device: str, workdir: Path) -> list[dict]:
     return rows
 
 
+def compile_(quick: bool, device: str, workdir: Path) -> list[dict]:
+    """``torch.compile`` against eager on the hot kernels (compile_trial.py): per call after a cold compile, the
+    compile time and the calls it takes to pay; a kernel that cannot be compiled is a row without a value."""
+    argv = ["--kernels", "rr_hvp_1", "--reps", "3"] if quick else []
+    rows = []
+    for r in _run("compile_trial", argv, workdir)["kernels"]:
+        details = {k: r.get(k) for k in ("p", "compile_seconds", "break_even_calls", "max_abs_diff", "error")}
+        if "eager_total_seconds" in r:  # end to end: three Lanczos solves, compile included
+            rows.append({"metric": f"compiled HVPs, 3 Lanczos solves (p = {r['p']})", "unit": "s",
+                         "value": r["compiled_total_seconds"], "baseline": "eager HVPs",
+                         "baseline_value": r["eager_total_seconds"],
+                         "ratio": r["compiled_total_seconds"] / r["eager_total_seconds"], "better": "lower",
+                         "details": {"max_abs_dlambda": r["max_abs_dlambda"], "hvps": r["compiled_hvps"]}})
+            continue
+        rows.append({"metric": f"torch.compile, {r['kernel']} (p = {r['p']})", "unit": "ms/call",
+                     "value": None if r["compiled_seconds"] is None else r["compiled_seconds"] * 1e3,
+                     "baseline": "eager", "baseline_value": r["eager_seconds"] * 1e3,
+                     "ratio": None if r["compiled_seconds"] is None else r["compiled_seconds"] / r["eager_seconds"],
+                     "better": "lower", "details": details})
+    return rows
+
+
 CASES: dict[str, Callable[..., list[dict]]] = {"discovery": discovery, "verification": verification,
-                                               "teleport": teleport, "census": census, "ridge": ridge, "dcs": dcs}
+                                               "teleport": teleport, "census": census, "ridge": ridge, "dcs": dcs,
+                                               "compile": compile_}

@@ -8,11 +8,13 @@ workdir) -> list[dict]``.  Each row a case returns states one measurement:
      "baseline": "per-sample loop reference", "baseline_value": 1.46, "ratio": 23.8,
      "better": "higher" | "lower", "details": {...}}
 
-``ratio`` is value / baseline_value, both from the same run. Running a subset of the cases into a directory that
-holds a ``bench.json`` of the same size replaces those cases' rows and keeps the others (each row has its date).
-``quick`` sizes run in CI as a smoke test of the harness (nothing asserts a time); full sizes are for measurements.
-``run_bench`` writes ``bench.json`` — the machine, device, torch version, the rows, and a top-level
-``discovery_speed_ratio`` (the discovery case's joint-phase ratio) — and ``bench.md``, a Markdown table of the same
+``ratio`` is value / baseline_value, both from the same run; a measurement that could not be made (a kernel
+``torch.compile`` cannot compile) has value and ratio None and says why in ``details["error"]``.  Running a
+subset of the cases into a directory that holds a ``bench.json`` of the same size replaces those cases' rows and
+keeps the others (each row has its date).  ``quick`` sizes run in CI as a smoke test of the harness (nothing
+asserts a time); full sizes are for measurements.  ``run_bench`` writes ``bench.json`` — the machine, device, torch
+version, the rows, and a top-level ``discovery_speed_ratio`` (the discovery case's joint-phase ratio) — and
+``bench.md``, a Markdown table of the same
 rows. A case that raises is recorded with its error and costs no other case.
 """
 
@@ -81,7 +83,9 @@ def markdown(doc: dict) -> str:
         better = {"higher": "↑", "lower": "↓"}.get(r.get("better"), "")
         base = f"{r['baseline']}: {r['baseline_value']:.4g}" if r.get("baseline_value") is not None else "—"
         ratio = f"{r['ratio']:.3g} {better}" if r.get("ratio") is not None else "—"
-        lines.append(f"| {r['case']} | {r['metric']} | {r['value']:.4g} {r['unit']} | {base} | {ratio} |")
+        value = f"{r['value']:.4g} {r['unit']}" if r.get("value") is not None else \
+            f"— ({(r.get('details') or {}).get('error') or 'not measured'})"
+        lines.append(f"| {r['case']} | {r['metric']} | {value} | {base} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,7 +23,7 @@ def test_quick_suite_writes_every_case(tmp_path, capsys):
     assert code == 0 and doc["quick"] and doc["device"] == "cpu"
     assert {"cpu", "cpu_count", "gpu", "torch", "python"} <= set(doc["machine"])
     cases = {r["case"] for r in doc["rows"]}
-    assert cases == {"discovery", "verification", "teleport", "census", "ridge", "dcs"}
+    assert cases == {"discovery", "verification", "teleport", "census", "ridge", "dcs", "compile"}
     for r in doc["rows"]:
         assert r["error"] is None and math.isfinite(r["value"]), r
         # a ratio beside every baseline; a value reported without a baseline has neither
@@ -61,3 +61,13 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
 def test_list_names_the_cases(capsys):
     assert main(["bench", "--list"]) == 0
     assert "discovery:" in capsys.readouterr()[0]
+
+
+def test_a_row_without_a_value_says_why_in_the_table():
+    from symdisc.bench import markdown
+
+    doc = {"quick": False, "date": "d", "device": "cpu", "command": "c", "rows": [
+        {"case": "compile", "metric": "torch.compile, k", "value": None, "unit": "ms/call", "baseline": "eager",
+         "baseline_value": 2.0, "ratio": None, "better": "lower", "details": {"error": "RuntimeError: no"}}],
+        "machine": {"cpu": "x", "cpu_count": 2, "gpu": None, "torch": "t", "loadavg_1min": 0.1}}
+    assert "| compile | torch.compile, k | — (RuntimeError: no) | eager: 2 | — |" in markdown(doc)

@@ -26,6 +26,17 @@ def test_toy2d_reaches_the_four_minima(capsys):
     assert {tuple(s["fingerprint"]) for s in doc["solutions"]} == {(0,), (1,)}
 
 
+def test_compiled_products_give_the_same_search(capsys):
+    _, plain, _ = run(capsys, "rr", *LINEAR, "--batch-size", "20", "--max-depth", "1", "--n-ridges", "2", "--json")
+    code, comp, err = run(capsys, "rr", *LINEAR, "--batch-size", "20", "--max-depth", "1", "--n-ridges", "2",
+                          "--compile", "--json")
+    assert code == 0, err
+    plain, comp = json.loads(plain), json.loads(comp)
+    assert comp["config"]["compile_hvp"] is True and plain["config"]["compile_hvp"] is False
+    assert [s["fingerprint"] for s in comp["solutions"]] == [s["fingerprint"] for s in plain["solutions"]]
+    assert [s["loss"] for s in comp["solutions"]] == pytest.approx([s["loss"] for s in plain["solutions"]], rel=1e-9)
+
+
 def test_lever_reports_the_protocol(capsys):
     """Alg. 3 on the lever game through the CLI: the per-ridge table and the selected payoff; our signed
     variant selects the 0.6 lever (the paper's result), Alg. 3 as written a 0.8 lever (docs/ridge.md)."""

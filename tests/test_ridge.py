@@ -60,6 +60,39 @@ def test_hessian_operator_matches_torch_func_hessian_and_counts_products():
     assert torch.allclose(op.matvec(V), H @ V, atol=1e-12)
 
 
+def test_compiled_hvp_matches_eager_and_is_reused_at_a_new_point():
+    from symdisc.ridge.hessian import compiled_hvp
+
+    _, loss, _ = linear_net()
+    gen = torch.Generator().manual_seed(2)
+    V = torch.randn(18, 4, generator=gen, dtype=D64)
+    for _ in range(2):  # a second θ reuses the compiled function: θ is its argument
+        theta = torch.randn(18, generator=gen, dtype=D64)
+        op = HessianOperator(loss, theta, compile=True)
+        assert op._compiled is compiled_hvp(loss) is not None
+        assert torch.allclose(op.matvec(V), hessian(loss)(theta) @ V, atol=1e-12) and op.hvps == 4
+
+
+def test_a_failed_compile_warns_once_and_falls_back_to_eager(monkeypatch):
+    from symdisc.ridge.hessian import compiled_hvp
+
+    def broken(fn):
+        def call(*args):
+            raise RuntimeError("inductor cannot lower this op")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    _, loss, _ = linear_net(seed=3)
+    theta = torch.randn(18, generator=torch.Generator().manual_seed(4), dtype=D64)
+    op = HessianOperator(loss, theta, compile=True)
+    V = torch.randn(18, 2, dtype=D64)
+    with pytest.warns(RuntimeWarning, match="inductor cannot lower"):
+        out = op.matvec(V)
+    assert torch.allclose(out, hessian(loss)(theta) @ V, atol=1e-12)
+    assert op._compiled is None and compiled_hvp(loss) is None  # not tried again for this loss
+    assert torch.allclose(HessianOperator(loss, theta, compile=True).matvec(V), out, atol=0)
+
+
 def test_nondeterministic_losses_are_refused_with_a_clear_error():
     calls = [0]
 

@@ -63,6 +63,8 @@ def rr_command(
     max_depth: int = typer.Option(None, "--max-depth", help="branchings along a path (4; tree 8, lever 1)"),
     search: str = typer.Option("bfs", "--search", help="archive order: bfs | dfs | random | loss"),
     eigensolver: str = typer.Option(None, "--eigensolver", help="auto (default) | dense | lanczos | lobpcg"),
+    compile_hvp: bool = typer.Option(None, "--compile/--no-compile", help="Hessian-vector products through "
+                                     "torch.compile (off; pays at large p after a few hundred products)"),
     grad_tol: float = typer.Option(None, "--grad-tol", help="‖∇L‖ at or below which a point is a saddle: both signs "
                                    "offered, orbit tangents projected (1e-8; lever 1e-4)"),
     max_ride_steps: int = typer.Option(None, "--max-ride-steps", help="steps per ride (1000; tree 10)"),
@@ -114,6 +116,7 @@ def rr_command(
                "runs": runs, "signed": signed,
                "config": {k: v for k, v in dict(
                    update=update, n_ridges=n_ridges, max_depth=max_depth, search=search, eigensolver=eigensolver,
+                   compile_hvp=compile_hvp,
                    grad_tol=grad_tol, max_ride_steps=max_ride_steps, alpha=alpha, alpha_min=alpha_min,
                    delta_break=delta_break, inner_steps=inner_steps, lr_e=lr_e, lr_lambda=lr_lambda,
                    finish_steps=finish_steps, finish_lr=finish_lr, project=project, adapt=adapt, merge=merge,

@@ -31,7 +31,8 @@ class RRConfig:
     symmetry): ``project`` (B), ``adapt`` (A), ``merge`` (C), each switchable; B projects only at critical
     points, ‖∇L‖ ≤ ``grad_tol`` (there the orbit tangents are exact zero modes; elsewhere their curvature
     −∇Lᵀ J_ξ ξ can be a genuine descent, F2), or everywhere with ``project_everywhere`` (the reference's
-    literal design).
+    literal design).  ``compile_hvp`` runs the Hessian-vector products through ``torch.compile`` (pays at large p
+    after a few hundred products; ridge/hessian.py).
     """
 
     n_ridges: int = 6
@@ -66,6 +67,7 @@ class RRConfig:
     gate_tol: float = 1e-6
     merge_tol: float = 1e-6
     checkpoint_every: int = 1
+    compile_hvp: bool = False
 
     def validate(self) -> RRConfig:
         if self.update not in UPDATES:

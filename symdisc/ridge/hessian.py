@@ -7,10 +7,17 @@ rule the operator falls back to reverse-over-reverse (H v = ∇_θ⟨∇L(θ), v
 ``projector`` P (design B: the orbit tangents projected out) the operator is P H P.  ``hvps`` counts
 Hessian-vector products (columns), the cost unit of scalable RR and of its benchmark.  ``dense()`` forms
 the p×p matrix from p HVPs (exact RR on small problems, the ground truth of the tests).
+
+``compile=True`` runs the forward-over-reverse block through ``torch.compile``, one compiled function per loss
+(θ is an argument, so a new point reuses it).  It pays only after many products: on a 2-core CPU at p = 9610 the
+compiled HVP is 1.4–1.5× faster but costs ≈ 7 s to compile, ≈ 230–1600 products to break even
+(benchmarks/results/compile_trial.json).  Any failure to compile warns once and falls back to eager.
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -21,18 +28,43 @@ from symdisc.errors import InputError, NumericalError
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 DETERMINISM_RTOL = 1e-10
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loss → its compiled (θ, V) ↦ H V
+
+
+def compiled_hvp(loss: Loss) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """(θ, V) ↦ H(θ) V for V (p, k) through ``torch.compile``, built once per ``loss`` (a new θ reuses it); None
+    when compiling this loss failed before."""
+    try:
+        fn = _COMPILED.get(loss)
+    except TypeError:  # a loss that takes no weak reference: compiled afresh for each operator
+        fn = None
+    if fn is False:
+        return None
+    if fn is None:
+        g = grad(loss)
+        fn = torch.compile(lambda theta, V: vmap(lambda v: jvp(g, (theta,), (v,))[1], in_dims=1, out_dims=1)(V))
+        _remember(loss, fn)
+    return fn
+
+
+def _remember(loss: Loss, fn) -> None:
+    try:
+        _COMPILED[loss] = fn
+    except TypeError:
+        pass
 
 
 class HessianOperator:
     """v ↦ H(θ) v (or P H(θ) P v) for ``loss`` at ``theta``; ``matvec`` takes (p,) or (p, k)."""
 
     def __init__(self, loss: Loss, theta: torch.Tensor, projector: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 chunk: int = 64):
+                 chunk: int = 64, compile: bool = False):
         if theta.dim() != 1:
             raise InputError(f"θ must be a flat vector, got shape {tuple(theta.shape)}")
         self.loss, self.theta, self.projector, self.chunk = loss, theta.detach(), projector, max(1, int(chunk))
         self._grad_fn = grad(loss)
         self._reverse = False
+        self._compiled = compiled_hvp(loss) if compile else None
         self._gradient: torch.Tensor | None = None
         self.hvps = 0
 
@@ -65,11 +97,30 @@ class HessianOperator:
     def _hvp_reverse(self, v: torch.Tensor) -> torch.Tensor:
         return vjp(self._grad_fn, self.theta)[1](v)[0]
 
+    def _try_compiled(self, block: torch.Tensor) -> torch.Tensor | None:
+        """H·block through the compiled function, or None (and eager from now on) when it cannot be compiled."""
+        try:
+            return self._compiled(self.theta, block)
+        except Exception as e:  # noqa: BLE001 - dynamo/inductor raise many types; every one means "use eager"
+            if "randomness" in str(e).lower():
+                raise InputError("the loss draws random numbers (dropout, a fresh batch) on every call: RR "
+                                 "needs a deterministic loss — fix the batch and call model.eval()") from None
+            warnings.warn(f"torch.compile of the Hessian-vector product failed ({type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:200]}); using eager products", RuntimeWarning, stacklevel=4)
+            _remember(self.loss, False)
+            self._compiled = None
+            return None
+
     def _raw(self, V: torch.Tensor) -> torch.Tensor:
         """H V for V (p, k), chunked over columns."""
         outs = []
         for start in range(0, V.shape[1], self.chunk):
             block = V[:, start:start + self.chunk]
+            if self._compiled is not None and not self._reverse:
+                out = self._try_compiled(block)
+                if out is not None:
+                    outs.append(out)
+                    continue
             try:
                 if not self._reverse:
                     try:

@@ -139,10 +139,10 @@ class RidgeRider(Resumable):
     # ---- the pieces of Alg. 1 --------------------------------------------------------------------------
     def hessian(self, theta: torch.Tensor) -> HessianOperator:
         """H(θ), with design B's projector when a symmetry is given, ``project`` is on and θ is critical."""
-        op = HessianOperator(self.loss, theta)
+        op = HessianOperator(self.loss, theta, compile=self.config.compile_hvp)
         if self.symmetry is not None and self.config.project and \
                 (self.config.project_everywhere or float(op.gradient().norm()) <= self.config.grad_tol):
-            raw = HessianOperator(self.loss, theta)
+            raw = HessianOperator(self.loss, theta, compile=self.config.compile_hvp)
             op.projector = orbit_projector(self.symmetry, self.loss, theta, self.X, raw.matvec,
                                            gate_tol=self.config.gate_tol)
             self.hvps += raw.hvps
