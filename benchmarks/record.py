@@ -46,3 +46,26 @@ def timed(measure, task: dict, label: str | None = None, shown=lambda r: r) -> d
     r["loadavg_1min_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     print(f"  {label or task}: {shown(r)}  ({time.perf_counter() - t0:.1f} s incl. spawn)", flush=True)
     return r
+
+
+def profile_split(prof, buckets: tuple, other: str, top: int = 15) -> dict:
+    """A ``cProfile.Profile``'s own time per bucket — ``buckets``: ((label, (needle, …)), …), first needle found in
+    "file:function" wins, the rest is ``other`` — with shares, and its ``top`` functions by own time."""
+    import os
+    import pstats
+
+    stats = pstats.Stats(prof).stats  # {(file, line, func): (cc, nc, tottime, cumtime, callers)}
+
+    def bucket(key: tuple) -> str:
+        name = f"{key[0]}:{key[2]}"
+        return next((label for label, needles in buckets if any(n in name for n in needles)), other)
+
+    split: dict[str, float] = {}
+    for key, (_, _, tottime, _, _) in stats.items():
+        split[bucket(key)] = split.get(bucket(key), 0.0) + tottime
+    total = sum(split.values()) or 1.0
+    ranked = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return {"split": {k: {"seconds": round(v, 3), "share": round(v / total, 4)}
+                      for k, v in sorted(split.items(), key=lambda kv: -kv[1])},
+            "top_tottime": [{"function": f"{os.path.basename(k[0])}:{k[1]}({k[2]})", "calls": v[1],
+                             "tottime": round(v[2], 3), "cumtime": round(v[3], 3)} for k, v in ranked]}

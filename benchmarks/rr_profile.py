@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
-import pstats
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.record import cpu_model, header  # noqa: E402
+from benchmarks.record import cpu_model, header, profile_split  # noqa: E402
 from benchmarks.rr_eigen import _setup  # noqa: E402
 
 # where a profiled function's own time goes (first match on "file:function")
@@ -30,14 +29,7 @@ BUCKETS = (("autograd engine: the HVP's backward pass (its matmuls and elementwi
            ("elementwise kernels (tanh, cross-entropy, isfinite; inductor's fused kernels)",
             ("torch.tanh", "cross_entropy", "kernel.kernel", "isfinite")),
            ("ARPACK iterations", ("arpack",)))
-
-
-def _bucket(key: tuple) -> str:
-    name = f"{key[0]}:{key[2]}"
-    for label, needles in BUCKETS:
-        if any(n in name for n in needles):
-            return label
-    return "other: Python (torch.func/vmap and dynamo machinery, the operator, numpy/torch conversion)"
+OTHER = "other: Python (torch.func/vmap and dynamo machinery, the operator, numpy/torch conversion)"
 
 
 def measure(task: dict) -> dict:
@@ -53,19 +45,9 @@ def measure(task: dict) -> dict:
     pairs = most_negative(op, 5, "lanczos", generator=torch.Generator().manual_seed(0))
     prof.disable()
     wall = time.perf_counter() - t
-    stats = pstats.Stats(prof).stats  # {(file, line, func): (cc, nc, tottime, cumtime, callers)}
-    split: dict[str, float] = {}
-    for key, (_, _, tottime, _, _) in stats.items():
-        split[_bucket(key)] = split.get(_bucket(key), 0.0) + tottime
-    total = sum(split.values())
-    top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:task["top"]]
     return {"p": arch.num_params, "width": task["width"], "compiled": task["compile"], "threads": task["threads"],
             "wall_seconds": round(wall, 3), "hvps": op.hvps, "seconds_per_hvp": round(wall / op.hvps, 5),
-            "values": pairs.values.tolist(),
-            "split": {k: {"seconds": round(v, 3), "share": round(v / total, 4)}
-                      for k, v in sorted(split.items(), key=lambda kv: -kv[1])},
-            "top_tottime": [{"function": f"{os.path.basename(k[0])}:{k[1]}({k[2]})", "calls": v[1],
-                             "tottime": round(v[2], 3), "cumtime": round(v[3], 3)} for k, v in top]}
+            "values": pairs.values.tolist(), **profile_split(prof, BUCKETS, OTHER, task["top"])}
 
 
 def main(argv: list[str] | None = None) -> int:

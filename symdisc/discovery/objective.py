@@ -176,11 +176,12 @@ def objective(sym: LearnedSymmetry, arch: Architecture, w: Weights, theta, X, Y,
     """
     S, k = theta.shape[0], sym.num_generators
     scale = w.composition_t / max(k, 1) ** 0.5
-    c1 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
-    c2 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta)
+    c1 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta.dtype)  # on the CPU: the bound
+    c2 = scale * torch.randn(S, k, generator=gen, dtype=torch.float64).to(theta.dtype)  # needs no device sync
     pair = tuple(torch.randperm(k, generator=gen)[:2].tolist()) if k >= 2 else (0, 0)
     taylor = sym.gens.kind == "free"
     bound = float(torch.cat([c1, c2]).norm(dim=1).max()) if taylor else None
+    c1, c2 = c1.to(theta.device), c2.to(theta.device)
     if sym.constrained:  # the finite action is the flow of ξ: its group law is the bracket's to measure
         w = replace(w, composition=0.0)
     elif not any(t.requires_grad for t in sym.action.parameters()) and sym.action.is_linear():

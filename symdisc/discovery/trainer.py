@@ -153,15 +153,18 @@ class Trainer:
         gen = make_generator(cfg.seed, TRAIN_STREAM, self.step)
         theta, X, Y = self.arch.sample_draws(cfg.draws, self.batch, gen)
         loss, terms = self.objective(sym, self.arch, cfg.weights, theta, X, Y, gen, pooled=warm)
-        if not torch.isfinite(loss):
+        # the one host-device synchronisation of a step: every logged number at once, before anything is updated
+        values = dict(zip(["loss", *terms], torch.stack([loss, *terms.values()]).detach().double().tolist(),
+                          strict=True))
+        if not math.isfinite(values["loss"]):
             raise NumericalError(f"non-finite training loss at step {self.step} "
-                               f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())})")
+                                 f"({', '.join(f'{k}={v:.3g}' for k, v in values.items() if k != 'loss')})")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self._restore_frozen()
         self.step += 1
-        return {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, "phase": "warmup" if warm else "joint"}
+        return {**values, "phase": "warmup" if warm else "joint"}
 
     def _plateau(self, loss: float) -> bool:
         if self.step <= self.warmup_steps:
