@@ -42,6 +42,8 @@ def _norm_sq(phi):
 
 
 def booth() -> TestFunction:
+    """Booth's L(x) = (x₁ + 2x₂ − 7)² + (2x₁ + x₂ − 5)² = ‖φ(x)‖² with φ affine: SO(2) acts by rotating φ(x)
+    (D eq. 4.9–4.10, C.8–C.10)."""
     phi = lambda x: torch.stack([x[0] + 2 * x[1] - 7, 2 * x[0] + x[1] - 5])
     phi_inv = lambda u: torch.stack([-u[0] / 3 + 2 * u[1] / 3 + 1, 2 * u[0] / 3 - u[1] / 3 + 3])
     sym = ConjugatedRotation(_LAYOUT2, phi, phi_inv, "SO(2)-booth", "D eq. 4.9-4.10, C.8-C.10")
@@ -49,6 +51,8 @@ def booth() -> TestFunction:
 
 
 def rosenbrock() -> TestFunction:
+    """Rosenbrock's L(x) = 100(x₁² − x₂)² + (x₁ − 1)² = ‖φ(x)‖² with φ(x) = (10(x₁² − x₂), x₁ − 1) invertible: SO(2)
+    acts by rotating φ(x) (D eq. 4.5–4.7, C.4–C.7)."""
     phi = lambda x: torch.stack([10 * (x[0] ** 2 - x[1]), x[0] - 1])
     phi_inv = lambda u: torch.stack([u[1] + 1, (u[1] + 1) ** 2 - u[0] / 10])
     sym = ConjugatedRotation(_LAYOUT2, phi, phi_inv, "SO(2)-rosenbrock", "D eq. 4.5-4.7, C.4-C.7")
@@ -56,6 +60,8 @@ def rosenbrock() -> TestFunction:
 
 
 def ellipse(a: float = 9.0) -> TestFunction:
+    """The quadratic L(x) = x₁² + a·x₂² (a > 0) = ‖φ(x)‖² with φ(x) = (x₁, √a·x₂): SO(2) acts by rotating φ(x)
+    (D eq. C.1–C.2)."""
     if a <= 0:
         raise InputError(f"the ellipse needs a > 0, got {a}")
     scale = lambda x: torch.tensor([1.0, a**0.5], dtype=x.dtype, device=x.device)

@@ -31,10 +31,12 @@ def register(name: str, builder: Callable[..., Architecture], summary: str, sour
 
 
 def names() -> list[str]:
+    """The registered presets' names, in registration order (``symdisc zoo list``)."""
     return list(_PRESETS)
 
 
 def preset(name: str) -> Preset:
+    """The registered preset ``name`` (its builder and description); InputError naming the known ones if absent."""
     try:
         return _PRESETS[name]
     except KeyError:
