@@ -1,5 +1,6 @@
-"""Pages generated at build time (mkdocs-gen-files): the command reference from the CLI's own definitions, and the
-repository's benchmark and zoo READMEs, so the site never drifts from the code or the committed results."""
+"""Pages generated at build time (mkdocs-gen-files): the command reference from the CLI's own definitions, the
+repository's benchmark and zoo READMEs, and the zoo catalogue (``symdisc zoo build``: index, cards, figures), so
+the site never drifts from the code or the committed results."""
 
 from __future__ import annotations
 
@@ -64,3 +65,9 @@ with mkdocs_gen_files.open("reference/benchmarks.md", "w") as f:
     f.write(copied("benchmarks/README.md", "Benchmarks"))
 with mkdocs_gen_files.open("reference/zoo.md", "w") as f:
     f.write(copied("zoo/README.md", "Symmetry zoo"))
+
+CATALOGUE = ROOT / "zoo" / "catalogue"
+for path in sorted(CATALOGUE.rglob("*")) if CATALOGUE.is_dir() else []:
+    if path.suffix in (".md", ".png") and not any(part.startswith(".") for part in path.relative_to(CATALOGUE).parts):
+        with mkdocs_gen_files.open(f"reference/catalogue/{path.relative_to(CATALOGUE).as_posix()}", "wb") as f:
+            f.write(path.read_bytes())

@@ -23,8 +23,9 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> str | os.PathLi
     return path
 
 
-def census_figure(result, path: str | os.PathLike) -> None:
-    """Null-space dimension vs batch size (output and per-sample-loss level), with the known orbit dimension."""
+def census_figure(result, path: str | os.PathLike, learned: tuple[int, int] | None = None) -> None:
+    """Null-space dimension vs batch size (output and per-sample-loss level), with the known orbit dimension and,
+    given ``learned`` = (batch size, count), the number of verified learned fields at that batch."""
     rows = []
     for r in result.rows:
         for level, dims in (("outputs", r.output_null_dims), ("per-sample losses", r.loss_null_dims)):
@@ -34,6 +35,9 @@ def census_figure(result, path: str | os.PathLike) -> None:
     sns.lineplot(data=pd.DataFrame(rows), x="batch size", y="null dimension",
                  hue="Jacobian of", marker="o", errorbar=("pi", 100), ax=ax)
     ax.axhline(result.known_orbit_dim, color="k", ls="--", lw=1, label=f"known orbit dim = {result.known_orbit_dim}")
+    if learned is not None:
+        ax.scatter([learned[0]], [learned[1]], marker="*", s=220, color="crimson", zorder=5,
+                   label=f"learned, verified = {learned[1]} (batch {learned[0]})")
     ax.set_xscale("log", base=2)
     ax.set_title(f"Symmetry census: {result.architecture} (p = {result.num_params})")
     ax.legend()

@@ -19,7 +19,8 @@ from symdisc.cli.main import app, main
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 API_MODULES = ["symdisc", "symdisc.zoo", "symdisc.symmetry", "symdisc.detect", "symdisc.verification",
-               "symdisc.lifting", "symdisc.optim", "symdisc.teleport", "symdisc.ridge", "symdisc.dcs", "symdisc.sweep"]
+               "symdisc.lifting", "symdisc.optim", "symdisc.teleport", "symdisc.ridge", "symdisc.dcs", "symdisc.sweep",
+               "symdisc.report", "symdisc.catalogue"]
 
 
 def public(module: str) -> list[tuple[str, object]]:
@@ -81,12 +82,12 @@ def test_every_command_is_documented(site):
 def test_quickstart_runs_in_an_empty_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     steps = commands(DOCS / "quickstart.md")
-    assert [s[0] for s in steps] == ["census", "known", "discover", "verify", "export", "teleport"]
+    assert [s[0] for s in steps] == ["census", "known", "discover", "verify", "export", "teleport", "report"]
     for argv in steps:
         assert main(argv) == 0, (argv, capsys.readouterr().err)
     card = json.loads((tmp_path / "runs" / "relu" / "card.json").read_text())
     assert card["verification"]["verified"]["count"] >= 1
-    assert (tmp_path / "runs" / "relu.safetensors").is_file()
+    assert (tmp_path / "runs" / "relu.safetensors").is_file() and (tmp_path / "report.html").is_file()
 
 
 def test_own_model_tutorial_runs(tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ from symdisc.cli.dcs_cmd import dcs_command
 from symdisc.cli.discover_cmd import discover_command, export_command, verify_command
 from symdisc.cli.known_cmd import known_command
 from symdisc.cli.lift_cmd import lift_command
+from symdisc.cli.report_cmd import report_command
 from symdisc.cli.rr_cmd import rr_command
 from symdisc.cli.sweep_cmd import sweep_command
 from symdisc.cli.teleport_cmd import teleport_command
@@ -41,6 +42,7 @@ app.command("rr")(rr_command)
 app.command("dcs")(dcs_command)
 app.command("sweep")(sweep_command)
 app.command("bench")(bench_command)
+app.command("report")(report_command)
 
 
 EXIT_CODES = {ArtefactError: 3, NumericalError: 4, PartialFailure: 5}  # InputError, any other SymdiscError: 2

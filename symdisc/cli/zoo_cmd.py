@@ -1,6 +1,8 @@
-"""``symdisc zoo list|show``: the architectures symdisc knows and their known symmetries."""
+"""``symdisc zoo list|show|build``: the architectures symdisc knows, their known symmetries, and the catalogue."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -62,3 +64,34 @@ def show(
         kind = "discrete" if s["discrete"] else ("data-dependent" if s["data_dependent"] else "continuous")
         st.add_row(s["name"], str(s["num_generators"]), kind, s["preserves"], ", ".join(s.get("acts_on", [])))
     con.print(st)
+
+
+@app.command("build")
+def build(
+    out: Path = typer.Option(Path("zoo/catalogue"), "--out", help="catalogue directory (one subdirectory per "
+                                                                  "architecture, README.md the index)"),
+    names: str = typer.Option(None, "--names", help="comma-separated presets to (re)build (default: all)"),
+    steps: int = typer.Option(300, "--steps", help="discovery training steps per architecture"),
+    verify_draws: int = typer.Option(8, "--verify-draws", help="held-out draws of each learned symmetry's "
+                                                               "verification"),
+    force: bool = typer.Option(False, "--force", help="rebuild entries that exist (default: keep them)"),
+    json_out: bool = JSON,
+) -> None:
+    """Build the zoo catalogue: for every registered architecture its census, its known symmetries (verified),
+    the symmetries discovery learns on it (artefact, held-out verification, figures), a Markdown card, and the
+    index (symdisc/catalogue.py).  An existing entry is kept unless --force; each is built aside and moved into
+    place whole.
+
+    JSON: {"out", "built" (names built now), "kept" (names left as they were), "entries" (every name in the
+    index)}
+    """
+    from symdisc.catalogue import build as build_catalogue
+
+    con = Console(stderr=True)
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    report = build_catalogue(out, chosen, steps=steps, verify_draws=verify_draws, force=force,
+                             progress=None if json_out else lambda name, what: con.print(f"{what} {name} …"))
+    if json_out:
+        emit_json(report)
+        return
+    Console().print(f"built {len(report['built'])}, kept {len(report['kept'])} → {report['out']}/README.md")
