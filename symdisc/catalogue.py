@@ -36,27 +36,27 @@ INDEX, ALL = "README.md", "catalogue.json"
 DROPPED = ("checkpoint.json", "checkpoint.safetensors", "metrics.jsonl")  # training state: not part of the card
 
 
-def _census(arch) -> dict:
+def _census(arch, device) -> dict:
     from symdisc.nullspace import census
 
     sizes = sorted({*BATCHES, arch.default_batch_size})
-    res = census(arch, batch_sizes=sizes)
+    res = census(arch, batch_sizes=sizes, device=device)
     return {"batch_sizes": sizes, "output_null_dims": [r.output_null_dim for r in res.rows],
             "loss_null_dims": [r.loss_null_dim for r in res.rows], "known_orbit_dim": res.known_orbit_dim,
             "known_loss_orbit_dim": res.known_loss_orbit_dim, "points": res.points, "result": res}
 
 
-def _known(arch) -> dict:
+def _known(arch, device) -> dict:
     from symdisc.detect import declared
 
-    rep = declared(arch)
+    rep = declared(arch, device=device)
     return {"orbit_dim": rep.orbit_dim, "loss_orbit_dim": rep.loss_orbit_dim,
             "entries": [{"name": e.name, "kind": e.kind, "k": e.num_generators, "rank_added": e.rank_added,
                          "max_rel_change": e.max_rel_change} for e in rep.entries],
             "discrete": [s.name for s in arch.known_symmetries() if s.discrete]}
 
 
-def _discover(arch, null_dim: int | None, work: Path, steps: int, verify_draws: int) -> dict:
+def _discover(arch, null_dim: int | None, work: Path, steps: int, verify_draws: int, device) -> dict:
     from symdisc.discovery.api import discover
     from symdisc.verification.config import INVARIANT
 
@@ -64,7 +64,7 @@ def _discover(arch, null_dim: int | None, work: Path, steps: int, verify_draws: 
         return {"k": 0, "skipped": f"the census finds no output null direction at batch {arch.default_batch_size}: "
                                    "nothing to learn"}
     k = min(null_dim, K_MAX)
-    rep = discover(arch, work, k=k, steps=steps, verify_draws=verify_draws)
+    rep = discover(arch, work, k=k, steps=steps, verify_draws=verify_draws, device=str(device))
     v = rep["verification"]
     fields = v["fields"]
     return {"k": k, "of_census": null_dim, "preset": rep["config"]["preset"], "steps": rep["training"]["steps"],
@@ -82,19 +82,20 @@ def _figure(arch, census: dict, learned: dict, path: Path) -> None:
     census_figure(census["result"], path, learned=(arch.default_batch_size, verified) if verified else None)
 
 
-def build_entry(name: str, out: Path, steps: int, verify_draws: int) -> dict:
+def build_entry(name: str, out: Path, steps: int, verify_draws: int, device: str = "cpu") -> dict:
     """Build ``out`` (a fresh directory) for the preset ``name``; its entry (also written as entry.json)."""
     arch = zoo.get(name)
     pre = zoo.preset(name)
-    census = _census(arch)
+    census = _census(arch, device)
     at_default = census["output_null_dims"][census["batch_sizes"].index(arch.default_batch_size)]
-    learned = _discover(arch, at_default, out, steps, verify_draws)
+    learned = _discover(arch, at_default, out, steps, verify_draws, device)
     for f in DROPPED:
         (out / f).unlink(missing_ok=True)
     _figure(arch, census, learned, out / "census.png")
     entry = {"name": name, "summary": pre.summary, "source": pre.source, "spec": arch.spec,
              "num_params": arch.num_params, "default_batch": arch.default_batch_size, "loss": arch.loss_name,
-             "census": {k: v for k, v in census.items() if k != "result"}, "known": _known(arch), "learned": learned,
+             "census": {k: v for k, v in census.items() if k != "result"}, "known": _known(arch, device),
+             "learned": learned,
              "artefact": "card.json" if learned.get("verified") is not None else None,
              "built": datetime.datetime.now().isoformat(timespec="seconds")}
     write_json(out / "entry.json", entry)
@@ -112,7 +113,8 @@ def _swap(tmp: Path, final: Path) -> None:
 
 
 def build(out: str | Path = "zoo/catalogue", names: Sequence[str] | None = None, steps: int = 300,
-          verify_draws: int = 8, force: bool = False, progress: Callable[[str, str], None] | None = None) -> dict:
+          verify_draws: int = 8, force: bool = False, progress: Callable[[str, str], None] | None = None,
+          device: str = "cpu") -> dict:
     """Build the catalogue entries of ``names`` (default: every registered preset) under ``out`` and rewrite the
     index from every entry present.  Returns {"out", "built", "kept", "entries"}."""
     out = Path(out)
@@ -133,7 +135,7 @@ def build(out: str | Path = "zoo/catalogue", names: Sequence[str] | None = None,
             progress(name, "building")
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
         try:
-            build_entry(name, tmp, steps, verify_draws)
+            build_entry(name, tmp, steps, verify_draws, device)
             _swap(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

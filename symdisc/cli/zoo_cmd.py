@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from symdisc import zoo
-from symdisc.cli.common import ACT, BIAS, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
 
 app = typer.Typer(help="List and inspect the architecture zoo.", no_args_is_help=True)
 
@@ -75,6 +75,7 @@ def build(
     verify_draws: int = typer.Option(8, "--verify-draws", help="held-out draws of each learned symmetry's "
                                                                "verification"),
     force: bool = typer.Option(False, "--force", help="rebuild entries that exist (default: keep them)"),
+    device: str = DEVICE,
     json_out: bool = JSON,
 ) -> None:
     """Build the zoo catalogue: for every registered architecture its census, its known symmetries (verified),
@@ -86,10 +87,12 @@ def build(
     index)}
     """
     from symdisc.catalogue import build as build_catalogue
+    from symdisc.devices import resolve_device
 
     con = Console(stderr=True)
+    dev = str(resolve_device(device))
     chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
-    report = build_catalogue(out, chosen, steps=steps, verify_draws=verify_draws, force=force,
+    report = build_catalogue(out, chosen, steps=steps, verify_draws=verify_draws, force=force, device=dev,
                              progress=None if json_out else lambda name, what: con.print(f"{what} {name} …"))
     if json_out:
         emit_json(report)

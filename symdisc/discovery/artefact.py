@@ -23,20 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 
 from symdisc import zoo
 from symdisc.architecture import Architecture
 from symdisc.discovery.action import ActionConfig, ActionNet
 from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
+from symdisc.discovery.validate import card_fields, check_header, expected_shapes
 from symdisc.errors import ArtefactError, InputError, SymdiscWarning
 from symdisc.io import write_json
-from symdisc.tensorio import load_tensors, save_tensors
+from symdisc.tensorio import load_tensors, read_header, save_tensors, tensors_digest
 
 SCHEMA_VERSION = 1
 KIND = "symdisc.learned_symmetry"
 TENSORS, CARD = "symmetry.safetensors", "card.json"
+DIGEST = "symdisc_tensors_sha256"  # an exported file's checksum of its tensors (metadata; files before it have none)
 
 
 def _versions() -> dict[str, str]:
@@ -112,28 +113,36 @@ def read_json_card(directory: str | Path, what: str, kind: str | None = None,
     path = Path(directory) / CARD
     if not path.is_file():
         raise ArtefactError(f"{directory} holds no {what} ({CARD} missing)")
-    try:
-        card = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{path} is corrupted or truncated: {e}") from None
+    card = parse_json(path.read_bytes(), str(path))
     if kind is not None:
         check_kind(card, str(path), kind, schema, what)
     return card, path
 
 
+def parse_json(data: bytes, where: str) -> Any:
+    """JSON from untrusted bytes: any decoding failure (bad UTF-8, syntax, nesting too deep, a number too long)
+    is an ArtefactError."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{where} is corrupted or truncated: {' '.join(str(e).split())[:200]}") from None
+
+
 def check_kind(card: Any, where: str, kind: str, schema: int, what: str) -> None:
     if not isinstance(card, dict) or card.get("kind") != kind:
         raise ArtefactError(f"{where} is not a symdisc {what} card")
-    if card.get("schema_version") != schema:
-        raise ArtefactError(f"{where}: schema version {card.get('schema_version')} is not supported "
-                            f"(this symdisc reads {schema})")
+    version = card.get("schema_version")
+    if version != schema:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > schema
+        raise ArtefactError(f"{where}: schema version {str(version)[:40]} is not supported (this symdisc reads "
+                            f"{schema}" + ("; the artefact is from a newer symdisc: upgrade to read it)" if newer
+                                           else ")"))
 
 
-def _check_card(card: Any, where: str) -> None:
+def _check_card(card: Any, where: str) -> dict:
+    """Kind, schema version and every field a load reads (``validate.card_fields``)."""
     check_kind(card, where, KIND, SCHEMA_VERSION, "learned-symmetry")
-    for key in ("architecture", "generators", "action"):
-        if not isinstance(card.get(key), dict):
-            raise ArtefactError(f"{where}: card lacks {key!r}")
+    return card_fields(card, where)
 
 
 def export(directory: str | Path, target: str | Path) -> Path:
@@ -141,23 +150,23 @@ def export(directory: str | Path, target: str | Path) -> Path:
     card = read_card(directory)
     sym = load(directory, fields="all")
     tensors = {**symmetry_tensors(sym), "generators": sym.generators(dtype=torch.float32)}
-    return save_tensors(target, tensors, metadata={"symdisc_card": json.dumps(card)})
+    return save_tensors(target, tensors, metadata={"symdisc_card": json.dumps(card),
+                                                   DIGEST: tensors_digest(tensors)})
 
 
 def _read_export(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:  # noqa: BLE001 - any parse failure is a corrupted file
-        raise ArtefactError(f"{path} is not a valid safetensors file (truncated or corrupted): {e}") from None
+    header, meta = read_header(path)
     if "symdisc_card" not in meta:
         raise ArtefactError(f"{path} carries no symdisc card")
-    try:
-        card = json.loads(meta["symdisc_card"])
-    except json.JSONDecodeError as e:
-        raise ArtefactError(f"{path}: corrupted card: {e}") from None
-    _check_card(card, str(path))
+    card = parse_json(meta["symdisc_card"].encode("utf-8", "surrogatepass"), f"{path}: its card")
+    f = _check_card(card, str(path))
+    check_header(header, expected_shapes(f), str(path))
+    if "generators" in header and header["generators"][0] != (f["k"], f["p"], f["p"]):
+        raise ArtefactError(f"{path}: generators have shape {header['generators'][0]}, the card implies "
+                            f"{(f['k'], f['p'], f['p'])}")
     tensors = load_tensors(path)
+    if DIGEST in meta and tensors_digest(tensors) != meta[DIGEST]:
+        raise ArtefactError(f"{path}: its tensors do not match the checksum it carries (modified or corrupted)")
     tensors.pop("generators", None)
     return card, tensors
 
@@ -167,9 +176,15 @@ def architecture_of(card: dict) -> Architecture:
     spec = dict(card["architecture"].get("spec") or {})
     name = spec.pop("preset", None)
     if name is None:
-        raise InputError(f"this artefact was learned on a user module ({card['architecture']['name']}): "
+        raise InputError(f"this artefact was learned on a user module ({str(card['architecture']['name'])[:80]}): "
                            "pass its architecture (Python: load(..., arch=…); CLI: --arch FILE.py:FUNC)")
-    return zoo.get(name, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()})
+    if not isinstance(name, str) or name not in zoo.names():
+        raise ArtefactError(f"the card names an architecture symdisc does not have ({str(name)[:80]})")
+    try:
+        return zoo.get(name, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()})
+    except (InputError, TypeError, ValueError, OverflowError, MemoryError) as e:
+        raise ArtefactError(f"the card's architecture {name} cannot be rebuilt from its spec: "
+                            f"{' '.join(str(e).split())[:200]}") from None
 
 
 def verified_indices(card: dict) -> list[int] | None:
@@ -237,12 +252,15 @@ def load(source: str | Path, arch: Architecture | None = None, fields: str = "ve
     consumer asking for all fields passes the result through ``select_fields(sym, "all")`` to be warned)."""
     source = Path(source)
     if source.is_dir():
-        card = read_card(source)
+        card, path = read_json_card(source, "an artefact")
+        f = _check_card(card, str(path))
         tensor_path = source / card.get("tensors", {}).get("file", TENSORS)
-        tensors = load_tensors(tensor_path)
+        header, _ = read_header(tensor_path)
+        check_header(header, expected_shapes(f), str(tensor_path))
         expected = card.get("tensors", {}).get("sha256")
         if expected and hashlib.sha256(tensor_path.read_bytes()).hexdigest() != expected:
             raise ArtefactError(f"{tensor_path} does not match its card (modified or partially written)")
+        tensors = load_tensors(tensor_path)
     elif source.is_file():
         card, tensors = _read_export(source)
     else:

@@ -114,7 +114,37 @@ def save_lifted(lifted: LiftedSymmetry, directory: str | Path, report: dict | No
 
 
 def read_lifted_card(directory: str | Path) -> dict:
-    return learned_artefact.read_json_card(directory, "lifted symmetry", KIND, SCHEMA_VERSION)[0]
+    card, path = learned_artefact.read_json_card(directory, "lifted symmetry", KIND, SCHEMA_VERSION)
+    _check_card(card, str(path))
+    return card
+
+
+def _check_card(card: dict, where: str) -> None:
+    """The fields ``load_lifted`` reads, by type; file names must stay inside the artefact."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise ArtefactError(f"{where}: {what}")
+
+    def arch_record(r, what):
+        need(isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("layout_hash"), str)
+             and isinstance(r.get("spec", {}), dict), f"{what} must be an object with name, spec and layout_hash")
+
+    arch_record(card.get("target"), "target")
+    src = card.get("source")
+    need(isinstance(src, dict) and src.get("kind") in ("known", "learned"), "source.kind must be known or learned")
+    if src["kind"] == "known":
+        arch_record(src.get("architecture"), "source.architecture")
+        need(isinstance(src.get("symmetry"), str), "source.symmetry must be a name")
+    else:
+        need(src.get("path") in (SOURCE_DIR, SOURCE_FILE), f"source.path must be {SOURCE_DIR} or {SOURCE_FILE}")
+        fields = src.get("fields")
+        need(isinstance(fields, list) and bool(fields) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                               and i >= 0 for i in fields),
+             "source.fields must be a non-empty list of field indices")
+    need(isinstance(card.get("placement"), dict), "placement must be an object")
+    t = card.get("tensors")
+    need(t is None or (isinstance(t, dict) and t.get("file") == TENSORS and isinstance(t.get("sha256"), str)),
+         f"tensors must be null or {{file: {TENSORS}, sha256}}")
 
 
 def _rebuild(record: dict, where: str):
@@ -138,6 +168,9 @@ def load_lifted(directory: str | Path) -> LiftedSymmetry:
         source, source_arch = found[0], arch
     else:
         full = learned_artefact.load(directory / src["path"], fields="all")
+        if max(src["fields"]) >= full.num_generators:
+            raise ArtefactError(f"{directory}: source.fields name field {max(src['fields'])} of a source with "
+                                f"{full.num_generators}")
         source = full if src["fields"] == list(range(full.num_generators)) else full.subset(src["fields"])
         source_arch = full.arch
     padding = None
@@ -145,7 +178,13 @@ def load_lifted(directory: str | Path) -> LiftedSymmetry:
         path = directory / card["tensors"]["file"]
         if not path.is_file() or _sha(path) != card["tensors"]["sha256"]:
             raise ArtefactError(f"{path} is missing or does not match its card")
-        padding = load_tensors(path)["padding"]
-    lifted = lift(source, source_arch, target, Placement.from_dict(card["placement"]), padding=padding)
+        padding = load_tensors(path).get("padding")
+        if padding is None:
+            raise ArtefactError(f"{path} holds no padding tensor")
+    try:
+        placement = Placement.from_dict(card["placement"])
+    except (TypeError, ValueError) as e:
+        raise ArtefactError(f"{directory}: placement does not describe one: {' '.join(str(e).split())[:200]}") from None
+    lifted = lift(source, source_arch, target, placement, padding=padding)
     lifted.card = card
     return lifted
