@@ -161,6 +161,17 @@ def test_a_flipped_tensor_byte_is_caught_by_the_checksum(exported, tmp_path):
         symdisc.load(d)
 
 
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/symmetry.safetensors", ".."])
+def test_the_tensor_file_must_lie_inside_the_artefact(tmp_path, name):
+    d = tmp_path / "dir"
+    shutil.copytree(BASE, d)
+    card = json.loads((d / "card.json").read_text())
+    card["tensors"]["file"] = name
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ArtefactError, match="file name inside the artefact"):
+        symdisc.load(d)
+
+
 def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
     d = tmp_path / "dir"
     shutil.copytree(BASE, d)
@@ -213,5 +224,6 @@ BASELINE_MIB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def test_report_the_count():
     """Printed with -s; the docs' table records a long run (SYMDISC_FUZZ_EXAMPLES=5000)."""
     print(f"\nartefact fuzzing: {TRIED['inputs']} inputs, {TRIED['loaded']} loaded, {TRIED['refused']} refused with a "
-          "SymdiscError, 0 other exceptions")
+          "SymdiscError, 0 other exceptions; peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     assert TRIED["inputs"] > 0

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -84,5 +85,6 @@ def test_only_symdisc_errors_escape_load_lifted(bases, kind, rnd, value, base):
 
 def test_report_the_count():
     print(f"\nlifted-artefact fuzzing: {TRIED['inputs']} inputs, {TRIED['loaded']} loaded, {TRIED['refused']} refused "
-          "with a SymdiscError, 0 other exceptions")
+          "with a SymdiscError, 0 other exceptions; peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     assert TRIED["inputs"] > 0
