@@ -124,6 +124,8 @@ def make_generator(seed: int, *stream: int) -> torch.Generator:
     """A CPU generator for (seed, *stream); samplers draw on the CPU and move to the device, so runs
     repeat across devices.  Streams are derived with numpy's SeedSequence: torch's Mersenne twister
     gives correlated first draws for nearby integer seeds, so never pass ``seed + j`` instead."""
+    if int(seed) < 0:
+        raise InputError(f"a seed must be a non-negative integer, got {seed}")
     g = torch.Generator()
     g.manual_seed(int(np.random.SeedSequence([int(seed), *map(int, stream)]).generate_state(1, np.uint64)[0] >> 1))
     return g
