@@ -7,6 +7,8 @@
   (artefacts, checkpoints, result files).  The CLI exits with code 3.
 * :class:`NumericalError` — the computation itself failed: divergence, non-finite losses, a
   solve that did not converge.  Another seed or step size may succeed; the CLI exits with code 4.
+* :class:`StorageError`   — a file could not be written (disk full, read-only or missing directory,
+  permissions); nothing half-written is left.  The CLI exits with code 2.
 
 Messages are one line, name no CLI flag (the library does not know its caller), and say what to do.
 ``SymdiscError`` itself is the base class; catching it catches all three.  :class:`SymdiscWarning`
@@ -24,6 +26,10 @@ class InputError(SymdiscError, ValueError):
 
 class ArtefactError(SymdiscError):
     """A missing, truncated, corrupted or incompatible file (artefact, checkpoint, result)."""
+
+
+class StorageError(SymdiscError, OSError):
+    """Writing a file failed (no space, read-only or missing directory, permissions); nothing was left behind."""
 
 
 class NumericalError(SymdiscError, ArithmeticError):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from symdisc.errors import InputError
+from symdisc.errors import InputError, StorageError
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -28,7 +28,10 @@ def check_writable(path: str | os.PathLike) -> Path:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result to ``path``; on any failure nothing is left behind."""
     target = check_writable(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    except OSError as e:
+        raise StorageError(f"cannot write {target}: {e.strerror or e}") from None
     os.close(fd)
     try:
         write(tmp)
@@ -36,9 +39,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, StorageError):
+            raise StorageError(f"cannot write {target}: {e.strerror or e}; nothing was written") from None
+        if type(e).__name__ == "SafetensorError" and "os error" in str(e).lower():
+            raise StorageError(f"cannot write {target}: {e}; nothing was written") from None
         raise
     return target
 

@@ -31,6 +31,9 @@ def discover_command(
     seed: int = typer.Option(0, "--seed"),
     device: str = DEVICE,
     resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --out"),
+    restart: bool = typer.Option(False, "--restart", help="start over in an --out that holds the checkpoint of an "
+                                                          "interrupted run (deletes it; without --resume or "
+                                                          "--restart such an --out is refused)"),
     block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
                               "round, freezing those that verify (default: all k at once)"),
     verify_draws: int = typer.Option(16, "--verify-draws", help="held-out draws for verification (0: skip)"),
@@ -54,7 +57,7 @@ def discover_command(
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,
-                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block)
+                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block, restart=restart)
     if json_out:
         emit_json(report)
         return

@@ -18,14 +18,24 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
              generator_kind: str | None = None, rank: int | None = None, batch: int | None = None,
              draws: int | None = None, level: str | None = None, seed: int = 0, device: str = "cpu",
              resume: bool = False, verify_draws: int = 16, make_figures: bool = True, progress: bool = False,
-             block: int | None = None) -> dict:
+             block: int | None = None, restart: bool = False) -> dict:
     """Train, save the artefact in ``out``, verify it on held-out draws and draw its figures.  ``block`` < k:
-    incremental discovery (incremental.py), ``block`` fresh fields per round, verified ones frozen."""
+    incremental discovery (incremental.py), ``block`` fresh fields per round, verified ones frozen.  A directory
+    holding the checkpoint of an interrupted run is resumed (``resume``) or started over (``restart``: the
+    checkpoint and metrics are removed first), never overwritten silently."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"the run directory {out} is a file")
     if not resume and (out / "card.json").exists():
         raise InputError(f"{out} already holds a discovery run: resume it (resume=True) or choose another directory")
+    if resume and restart:
+        raise InputError("resume and restart exclude each other: continue the interrupted run, or start over")
+    if not resume and (out / "checkpoint.json").exists():
+        if not restart:
+            raise InputError(f"{out} holds the checkpoint of an interrupted run: resume it (resume=True) or start "
+                             "over (restart=True), which deletes it")
+        for name in ("checkpoint.json", "checkpoint.safetensors", "metrics.jsonl"):
+            (out / name).unlink(missing_ok=True)
     if level not in (None, "loss", "output"):
         raise InputError(f"the invariance level must be loss or output, got {level!r}")
     cfg = preset_config(preset, arch.name, k=k, steps=steps, generator_kind=generator_kind, rank=rank,
