@@ -36,6 +36,8 @@ def discover_command(
                                                           "--restart such an --out is refused)"),
     block: int = typer.Option(None, "--block", help="incremental discovery: train at most this many fields per "
                               "round, freezing those that verify (default: all k at once)"),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", help="steps between checkpoints (default 100; "
+                                         "a killed run resumes from the last one with --resume)"),
     verify_draws: int = typer.Option(16, "--verify-draws", help="held-out draws for verification (0: skip)"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="write PNG figures into --out"),
     json_out: bool = JSON,
@@ -57,7 +59,8 @@ def discover_command(
     arch = load_architecture(name, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     report = discover(arch, out, k=generators, steps=steps, preset=preset, generator_kind=kind, rank=rank,
                       batch=batch, draws=draws, level=level, seed=seed, device=device, resume=resume,
-                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block, restart=restart)
+                      verify_draws=verify_draws, make_figures=figures, progress=True, block=block, restart=restart,
+                      checkpoint_every=checkpoint_every)
     if json_out:
         emit_json(report)
         return

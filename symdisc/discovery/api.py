@@ -18,7 +18,7 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
              generator_kind: str | None = None, rank: int | None = None, batch: int | None = None,
              draws: int | None = None, level: str | None = None, seed: int = 0, device: str = "cpu",
              resume: bool = False, verify_draws: int = 16, make_figures: bool = True, progress: bool = False,
-             block: int | None = None, restart: bool = False) -> dict:
+             block: int | None = None, restart: bool = False, checkpoint_every: int | None = None) -> dict:
     """Train, save the artefact in ``out``, verify it on held-out draws and draw its figures.  ``block`` < k:
     incremental discovery (incremental.py), ``block`` fresh fields per round, verified ones frozen.  A directory
     holding the checkpoint of an interrupted run is resumed (``resume``) or started over (``restart``: the
@@ -39,7 +39,8 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
     if level not in (None, "loss", "output"):
         raise InputError(f"the invariance level must be loss or output, got {level!r}")
     cfg = preset_config(preset, arch.name, k=k, steps=steps, generator_kind=generator_kind, rank=rank,
-                        batch=batch, draws=draws, seed=seed, device=device, block=block)
+                        batch=batch, draws=draws, seed=seed, device=device, block=block,
+                        checkpoint_every=checkpoint_every)
     incremental = cfg.block is not None and cfg.block < cfg.k
     if incremental and resume:
         raise InputError("an incremental run (block < k) cannot be resumed; start it again in a new directory")

@@ -60,6 +60,9 @@ class DiscoveryConfig:
             raise InputError(f"the block size must be ≥ 1, got {self.block}")
         if self.steps < 1 or self.draws < 1:
             raise InputError("steps and draws must be ≥ 1")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise InputError(f"checkpoints and logs need an interval ≥ 1, got {self.checkpoint_every} and "
+                             f"{self.log_every}")
         if not 0.0 <= self.warmup_frac < 1.0:
             raise InputError("warmup_frac must be in [0, 1)")
         if self.dtype not in ("float32", "float64"):

@@ -201,7 +201,9 @@ class Trainer:
             raise ArtefactError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
         tensors = load_tensors(tensor_path)
         load_symmetry_tensors(self.symmetry, tensors, tensor_path)
-        self.opt.load_state_dict(unflatten_state(meta["optimizer"], tensors))
+        state = unflatten_state(meta["optimizer"], tensors)
+        self.opt.load_state_dict(state)
+        restore_python_scalars(self.opt, state)
         self.step, self.ema, self.since_best = meta["step"], meta["ema"], meta["since_best"]
         self.best = math.inf if meta["best"] is None else meta["best"]
 
@@ -245,6 +247,18 @@ class Trainer:
         self.save_checkpoint(out)
         card = make_card(self.symmetry, self.arch, self.data_shape, {"config": self.cfg.to_dict(), "summary": summary})
         save(self.symmetry, out, card)
+
+
+def restore_python_scalars(opt: torch.optim.Optimizer, state: dict) -> None:
+    """Undo torch's load_state_dict turning a saved int ``step`` into a float32 tensor: geoopt's optimizers count
+    steps in Python ints, and the bias correction 1 − β^step in float32 differs in its last bits, so a resumed run
+    would not repeat the uninterrupted one bitwise."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for pid, saved in state.get("state", {}).items():
+        param = params[int(pid)]
+        for key, value in saved.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and param in opt.state:
+                opt.state[param][key] = value
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

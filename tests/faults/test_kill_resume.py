@@ -1,0 +1,45 @@
+"""Crash safety: a run killed with SIGKILL at a random moment resumes from its last checkpoint and ends with the
+same result, bitwise, as an uninterrupted run with the same seed (CPU, deterministic operations)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from safetensors.torch import load_file
+
+DISCOVER = ["discover", "mlp", "-k", "2", "--steps", "120", "--checkpoint-every", "5", "--verify-draws", "0",
+            "--no-figures"]
+
+
+def cli(*argv, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "symdisc", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_discover_killed_at_a_random_moment_resumes_to_the_same_artefact(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert cli(*DISCOVER, "--out", str(ref)).wait(timeout=300) == 0
+    proc = cli(*DISCOVER, "--out", str(run))
+    deadline = time.time() + 120
+    while not (run / "checkpoint.json").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))  # a random moment after the first checkpoint
+    if proc.poll() is not None:
+        pytest.fail("the run finished before it could be killed: lengthen it")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = json.loads((run / "checkpoint.json").read_text())["step"]
+    assert 0 < killed_at < 120 and not (run / "card.json").exists()
+    resumed = cli(*DISCOVER, "--out", str(run), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
+    a, b = load_file(str(ref / "symmetry.safetensors")), load_file(str(run / "symmetry.safetensors"))
+    assert sorted(a) == sorted(b) and all((a[k] == b[k]).all() for k in a)  # bitwise
+    metrics = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics == sorted(set(metrics)) and metrics[-1] == 120  # the log continues where the checkpoint was
