@@ -1,5 +1,6 @@
 """Crash safety: a run killed with SIGKILL at a random moment resumes from its last checkpoint and ends with the
-same result, bitwise, as an uninterrupted run with the same seed (CPU, deterministic operations)."""
+same result, bitwise, as an uninterrupted run with the same seed (CPU, deterministic operations): discovery
+(checkpoint every 5 steps) and Ridge Rider (the archive after every ride)."""
 
 import json
 import os
@@ -16,25 +17,33 @@ DISCOVER = ["discover", "mlp", "-k", "2", "--steps", "120", "--checkpoint-every"
             "--no-figures"]
 
 
+RR = ["rr", "mlp", "--dims", "3,3,3", "--act", "linear", "--no-bias", "--batch-size", "20", "--max-depth", "3",
+      "--n-ridges", "3", "--budget", "100000"]
+
+
 def cli(*argv, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "symdisc", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_discover_killed_at_a_random_moment_resumes_to_the_same_artefact(tmp_path):
-    ref, run = tmp_path / "ref", tmp_path / "run"
-    assert cli(*DISCOVER, "--out", str(ref)).wait(timeout=300) == 0
-    proc = cli(*DISCOVER, "--out", str(run))
-    deadline = time.time() + 120
-    while not (run / "checkpoint.json").exists() and proc.poll() is None and time.time() < deadline:
+def kill_after(proc, marker, deadline_s=120):
+    """SIGKILL ``proc`` at a random moment after ``marker`` (its first checkpoint) appears; fail if it ended first."""
+    deadline = time.time() + deadline_s
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))  # a random moment after the first checkpoint
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
     if proc.poll() is not None:
         pytest.fail("the run finished before it could be killed: lengthen it")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_discover_killed_at_a_random_moment_resumes_to_the_same_artefact(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert cli(*DISCOVER, "--out", str(ref)).wait(timeout=300) == 0
+    kill_after(cli(*DISCOVER, "--out", str(run)), run / "checkpoint.json")
     killed_at = json.loads((run / "checkpoint.json").read_text())["step"]
     assert 0 < killed_at < 120 and not (run / "card.json").exists()
     resumed = cli(*DISCOVER, "--out", str(run), "--resume")
@@ -43,3 +52,18 @@ def test_discover_killed_at_a_random_moment_resumes_to_the_same_artefact(tmp_pat
     assert sorted(a) == sorted(b) and all((a[k] == b[k]).all() for k in a)  # bitwise
     metrics = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert metrics == sorted(set(metrics)) and metrics[-1] == 120  # the log continues where the checkpoint was
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_rr_killed_at_a_random_moment_resumes_to_the_same_archive(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert cli(*RR, "--out", str(ref)).wait(timeout=300) == 0
+    kill_after(cli(*RR, "--out", str(run)), run / "archive.json")
+    before = json.loads((run / "archive.json").read_text())
+    assert before["queue"]  # killed with rides still to do
+    resumed = cli(*RR, "--out", str(run), "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
+    a, b = (json.loads((d / "archive.json").read_text()) for d in (ref, run))
+    assert a["nodes"] == b["nodes"] and a["queue"] == b["queue"] == []  # every ride, loss and eigenvalue, exactly
+    ta, tb = load_file(str(ref / "archive.safetensors")), load_file(str(run / "archive.safetensors"))
+    assert sorted(ta) == sorted(tb) and all((ta[k] == tb[k]).all() for k in ta)  # the θ's, bitwise
