@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -21,7 +22,7 @@ from symdisc.cli.common import (
     parse_ints,
 )
 from symdisc.devices import resolve_device
-from symdisc.errors import InputError
+from symdisc.errors import InputError, SymdiscWarning
 from symdisc.io import check_writable, json_ready, write_json
 
 DTYPES = ("float32", "float64")
@@ -112,6 +113,10 @@ def teleport_command(
                      schedule=schedule, teleport_batches=teleport_batches, teleport_batch_size=teleport_batch_size,
                      config=config, state_policy=state_policy, eval_every=eval_every, seed=seed)
     result = json_ready(compare_training(arch, sym, spec, progress=True), nonfinite_to_null=True)
+    for arm, label in (("plain", "the run without teleports"), ("teleport", "the run with teleports")):
+        if result[arm].get("diverged_at") is not None:
+            warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss): lower the "
+                          "learning rate", SymdiscWarning, stacklevel=1)
     if out is not None:
         write_json(out, result)
     if plot is not None:

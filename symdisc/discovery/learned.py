@@ -18,7 +18,7 @@ from symdisc.architecture import Architecture
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.constraint import NullConstraint
 from symdisc.discovery.generators import Generators
-from symdisc.errors import InputError
+from symdisc.errors import InputError, NumericalError
 from symdisc.flow import flow, path
 from symdisc.layout import ParamLayout
 from symdisc.linalg import expm
@@ -114,8 +114,14 @@ class LearnedSymmetry(Symmetry):
         rows = coeffs.reshape(-1, self.num_generators) if coeffs.dim() < 2 else coeffs
         if self.constraint is not None:  # the flows of ξ_{M_1}, …, ξ_{M_n} in turn, on θ's output level set
             retract = self._retraction(theta, X)
-            for c in rows.to(theta):
-                theta = flow(lambda th, c=c: self.field(c, th, X), theta, 1.0, self.action.cfg.flow_steps, retract)
+            try:
+                for c in rows.to(theta):
+                    theta = flow(lambda th, c=c: self.field(c, th, X), theta, 1.0, self.action.cfg.flow_steps,
+                                 retract)
+            except torch.linalg.LinAlgError:  # the flow left the finite range: the field's Jacobian is not finite
+                raise NumericalError(f"{self.name}: the flow of the learned field left the finite range — the group "
+                                     "element is too large for this symmetry (use smaller coefficients; teleport: a "
+                                     "smaller group learning rate or step cap)") from None
             return theta
         enc, lin = self.encode(rows.to(theta), theta, bound)
         return self._run_action(enc, lin, theta, self._xflat(X, theta))

@@ -202,7 +202,7 @@ def _try_move(symmetry, parameterisation, c, theta, X, tangent_map=None) -> torc
     try:
         out = (theta + tangent_map.field(c) if tangent_map is not None and parameterisation == "first_order"
                else move(symmetry, parameterisation, c, theta, X)).detach()
-    except (RuntimeError, torch.linalg.LinAlgError):
+    except (RuntimeError, torch.linalg.LinAlgError, NumericalError):
         return None
     return out if torch.isfinite(out).all() else None
 

@@ -192,4 +192,8 @@ def _smoke_check(arch: Architecture, theta: torch.Tensor) -> None:
     if losses.shape != (2,):
         raise InputError(f"{arch.name}: per-sample loss has shape {tuple(losses.shape)}, expected (batch,)")
     if not torch.isfinite(losses).all():
-        raise InputError(f"{arch.name}: loss is not finite on a sample batch")
+        bad = [n for n, t in arch.layout.unflatten(theta).items() if not torch.isfinite(t).all()]
+        raise InputError(f"{arch.name}: loss is not finite on a sample batch"
+                         + (f" (NaN or inf in the parameters {', '.join(bad[:3])}): fix the module's weights"
+                            if bad else " (an overflow in the forward or the loss): check the inputs and the scale "
+                                        "of the weights"))
