@@ -146,7 +146,7 @@ def dcs(quick: bool, device: str, workdir: Path) -> list[dict]:
 def compile_(quick: bool, device: str, workdir: Path) -> list[dict]:
     """``torch.compile`` against eager on the hot kernels (compile_trial.py): per call after a cold compile, the
     compile time and the calls it takes to pay; a kernel that cannot be compiled is a row without a value."""
-    argv = ["--kernels", "rr_hvp_1", "--reps", "3"] if quick else []
+    argv = ["--kernels", "verify_jacobian", "--reps", "2"] if quick else []
     rows = []
     for r in _run("compile_trial", argv, workdir)["kernels"]:
         details = {k: r.get(k) for k in ("p", "compile_seconds", "break_even_calls", "max_abs_diff", "error")}
