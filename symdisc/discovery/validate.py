@@ -48,13 +48,12 @@ def _choice(x: Any, where: str, choices: tuple) -> Any:
 def action_config(raw: Any, where: str) -> ActionConfig:
     """The card's action options as an ActionConfig, every field type-checked (bounds: the tensors decide)."""
     raw = _dict(raw, f"{where}: action")
-    fields = {f.name: f for f in dataclasses.fields(ActionConfig)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(ActionConfig)})
     if unknown:
         raise ArtefactError(f"{where}: unknown action option(s) {', '.join(map(str, unknown))[:200]}")
+    defaults = ActionConfig()
     for name, value in raw.items():
-        default = getattr(ActionConfig(), name)
-        kind = type(default)
+        kind = type(getattr(defaults, name))
         if kind is bool and not isinstance(value, bool) or kind is str and not isinstance(value, str) or \
                 kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ArtefactError(f"{where}: action.{name} must be {kind.__name__}, got {value!r:.80}")

@@ -7,9 +7,9 @@ teleport result (``symdisc teleport --out FILE.json``), a Ridge Rider run direct
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 
+from symdisc.discovery.artefact import parse_json
 from symdisc.errors import ArtefactError, InputError
 from symdisc.report import runs
 from symdisc.report.html import page, write
@@ -17,30 +17,38 @@ from symdisc.report.html import page, write
 KINDS = ("discovery", "teleport", "rr", "dcs")
 
 
-def kind_of(source: Path) -> str:
-    """What a source is: from the files a run directory holds, or a teleport result's keys."""
+def _load(source: Path) -> tuple[str, object]:
+    """(kind, what its report reads): a discovery run's card, a teleport result, an RR run's (archive, options),
+    a DCS run's result — each JSON file read once, through the artefact loader's parser."""
     if source.is_dir():
         if (source / "card.json").is_file() and (source / "symmetry.safetensors").is_file():
-            return "discovery"
+            return "discovery", _json(source / "card.json")
         if (source / "archive.json").is_file():
-            return "rr"
+            options = source / "rr_run.json"
+            return "rr", (_json(source / "archive.json"), _json(options) if options.is_file() else {})
         if (source / "dcs_run.json").is_file():
-            return "dcs"
+            return "dcs", _json(source / "dcs_run.json")
         raise InputError(f"{source} is not a run directory symdisc report knows (a discovery run, an RR run or a DCS "
                          "run)")
     if source.is_file():
         doc = _json(source)
         if isinstance(doc, dict) and {"plain", "teleport", "summary"} <= set(doc):
-            return "teleport"
+            return "teleport", doc
         raise InputError(f"{source} is not a teleport result (symdisc teleport --out FILE.json)")
     raise InputError(f"no run at {source}")
 
 
+def kind_of(source: str | Path) -> str:
+    """What a source is: from the files a run directory holds, or a teleport result's keys."""
+    return _load(Path(source))[0]
+
+
 def _json(path: Path):
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtefactError(f"{path}: not readable JSON ({e})") from None
+        data = path.read_bytes()
+    except OSError as e:
+        raise ArtefactError(f"{path}: not readable ({e.strerror or e})") from None
+    return parse_json(data, str(path))
 
 
 def report(source: str | Path, out: str | Path, force: bool = False) -> dict:
@@ -51,19 +59,19 @@ def report(source: str | Path, out: str | Path, force: bool = False) -> dict:
         raise InputError(f"--out {out}: use an .html file name")
     if out.exists() and not force:
         raise InputError(f"{out} exists: choose another name or pass --force")
-    kind = kind_of(source)
+    kind, doc = _load(source)
     try:
         if kind == "discovery":
             from symdisc.report.discovery import sections
 
-            title, parts = sections(source, _json(source / "card.json"))
+            title, parts = sections(source, doc)
         elif kind == "teleport":
-            title, parts = runs.teleport(_json(source))
+            title, parts = runs.teleport(doc)
         elif kind == "rr":
-            title, parts = runs.ridge(source)
+            title, parts = runs.ridge(*doc, name=source.name)
         else:
-            title, parts = runs.dcs(_json(source / "dcs_run.json"))
-    except (KeyError, TypeError, IndexError) as e:
+            title, parts = runs.dcs(doc)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
         raise ArtefactError(f"{source}: a {kind} run without the field {e} — written by another symdisc version, or "
                             "not complete") from None
     stamp = datetime.datetime.now().isoformat(timespec="seconds")

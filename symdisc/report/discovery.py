@@ -62,7 +62,14 @@ def _training(directory: Path) -> bytes | None:
     path = directory / "metrics.jsonl"
     if not path.is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a killed run: the curve is drawn from the others
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
     if not rows:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from symdisc.report.html import figure, key_values, png, table
 
 
@@ -38,13 +35,11 @@ def teleport(doc: dict) -> tuple[str, list[tuple[str, str]]]:
              ("Failures", table(tele.get("teleport_failures") or []))])
 
 
-def ridge(directory: Path) -> tuple[str, list[tuple[str, str]]]:
+def ridge(archive: dict, options: dict, name: str) -> tuple[str, list[tuple[str, str]]]:
     """The archive's rides: loss at their start and end, the tree's shape, and each node."""
     import matplotlib.pyplot as plt
 
-    archive = json.loads((directory / "archive.json").read_text())
-    options = json.loads((directory / "rr_run.json").read_text()) if (directory / "rr_run.json").is_file() else {}
-    nodes = archive["nodes"] if isinstance(archive["nodes"], list) else list(archive["nodes"].values())
+    nodes = archive["nodes"]
     done = [n for n in nodes if n.get("loss_end") is not None]
     fig, ax = plt.subplots(figsize=(8, 3.4))
     for n in done:
@@ -54,7 +49,7 @@ def ridge(directory: Path) -> tuple[str, list[tuple[str, str]]]:
     ax.set_title(f"{len(done)} rides (blue: leaves)")
     columns = ["id", "parent", "fingerprint", "sign", "lam_start", "loss_start", "loss_end", "steps", "end_reason",
                "leaf", "merged_into"]
-    return (f"Ridge Rider: {options.get('target', directory.name)}",
+    return (f"Ridge Rider: {options.get('target', name)}",
             [("Run", key_values({k: options.get(k) for k in ("target", "symmetry", "seed", "budget")}
                                 | {"nodes": len(nodes), "finished rides": len(done)})),
              ("Rides", figure(png(fig), "loss at the start and the end of every ride")),
