@@ -87,3 +87,12 @@ def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys):
     code, _, err = run(capsys, "report", str(runs["rr"]), "--out", str(out))
     assert code == 2 and "exists" in err  # never overwritten silently
     assert run(capsys, "report", str(runs["rr"]), "--out", str(out), "--force")[0] == 0
+
+
+def test_a_corrupted_run_file_is_one_line(runs, tmp_path, capsys):
+    bad = tmp_path / "rr"
+    shutil.copytree(runs["rr"], bad)
+    (bad / "archive.json").write_text((bad / "archive.json").read_text()[:50])
+    code, _, err = run(capsys, "report", str(bad), "--out", str(tmp_path / "r.html"))
+    assert code == 3 and "corrupted or truncated" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.html").exists()
