@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from symdisc.errors import InputError, StorageError
+from symdisc.errors import ArtefactError, InputError, StorageError
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -72,3 +72,12 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
             f.write("\n")
 
     return atomic_write(path, write)
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """JSON from untrusted bytes: any decoding failure (bad UTF-8, syntax, nesting too deep, a number too long)
+    is an ArtefactError."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{where} is corrupted or truncated: {' '.join(str(e).split())[:200]}") from None

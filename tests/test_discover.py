@@ -118,10 +118,14 @@ def test_resume_equals_uninterrupted(tmp_path):
     straight = Trainer(arch, cfg)
     straight.fit(tmp_path / "a", progress=False)
     first = Trainer(arch, cfg)
-    for _ in range(8):  # stop after a checkpoint at step 8, as if killed
-        first.train_step()
     (tmp_path / "b").mkdir()
+    for step in range(1, 9):  # stop after a checkpoint at step 8, as if killed
+        first.train_step()
+        if step == 4:
+            first.save_checkpoint(tmp_path / "b")
+            readable = (tmp_path / "b" / "checkpoint.json").read_bytes()
     first.save_checkpoint(tmp_path / "b")
+    (tmp_path / "b" / "checkpoint.json").write_bytes(readable)  # killed between the checkpoint and its readable copy
     resumed = Trainer(arch, cfg)
     resumed.fit(tmp_path / "b", resume=True, progress=False)
     assert resumed.step == 12

@@ -43,7 +43,7 @@ def _run_dir(out: Path | None, resume: bool, options: dict) -> dict:
         if not stored.is_file():
             raise InputError(f"{out} holds no RR run to resume ({RUN_FILE} missing)")
         return {**json.loads(stored.read_text()), "budget": options["budget"]}
-    if stored.exists() or (out / "archive.json").exists():
+    if stored.exists() or (out / "archive.json").exists() or (out / "archive.safetensors").exists():
         raise InputError(f"{out} already holds an RR run: pass --resume to continue it or choose another directory")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(stored, lambda tmp: Path(tmp).write_text(json.dumps(options, indent=1)))

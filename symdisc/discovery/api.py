@@ -30,7 +30,7 @@ def discover(arch: Architecture, out: str | Path, k: int = 1, steps: int | None 
         raise InputError(f"{out} already holds a discovery run: resume it (resume=True) or choose another directory")
     if resume and restart:
         raise InputError("resume and restart exclude each other: continue the interrupted run, or start over")
-    if not resume and (out / "checkpoint.json").exists():
+    if not resume and any((out / n).exists() for n in ("checkpoint.json", "checkpoint.safetensors")):
         if not restart:
             raise InputError(f"{out} holds the checkpoint of an interrupted run: resume it (resume=True) or start "
                              "over (restart=True), which deletes it")

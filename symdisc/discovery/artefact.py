@@ -31,7 +31,7 @@ from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.validate import card_fields, check_header, expected_shapes
 from symdisc.errors import ArtefactError, InputError, SymdiscWarning
-from symdisc.io import write_json
+from symdisc.io import parse_json, write_json
 from symdisc.tensorio import load_tensors, read_header, save_tensors, tensors_digest
 
 SCHEMA_VERSION = 1
@@ -117,15 +117,6 @@ def read_json_card(directory: str | Path, what: str, kind: str | None = None,
     if kind is not None:
         check_kind(card, str(path), kind, schema, what)
     return card, path
-
-
-def parse_json(data: bytes, where: str) -> Any:
-    """JSON from untrusted bytes: any decoding failure (bad UTF-8, syntax, nesting too deep, a number too long)
-    is an ArtefactError."""
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError, UnicodeDecodeError) as e:
-        raise ArtefactError(f"{where} is corrupted or truncated: {' '.join(str(e).split())[:200]}") from None
 
 
 def check_kind(card: Any, where: str, kind: str, schema: int, what: str) -> None:

@@ -7,15 +7,14 @@ gradient, so without annealing the generators jitter around the optimum at that 
 Phase 1 (``warmup_frac`` of the steps) trains the generators with the action frozen at its
 linear start and the pooled invariance; phase 2 trains both.
 
-Outputs in ``out``: metrics.jsonl (one line per ``log_every`` steps), checkpoint.safetensors +
-checkpoint.json (atomic, every ``checkpoint_every`` steps and at the end) and the artefact
+Outputs in ``out``: metrics.jsonl (one line per ``log_every`` steps), checkpoint.safetensors (one
+atomic file, every ``checkpoint_every`` steps and at the end; checkpoint.json: its counters, to read) and the artefact
 (symmetry.safetensors + card.json, see artefact.py).  A non-finite loss stops the run with a
 NumericalError and leaves the last good checkpoint in place.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -27,6 +26,7 @@ import geoopt
 import torch
 
 from symdisc.architecture import Architecture, make_generator
+from symdisc.checkpoint import read_checkpoint, write_checkpoint
 from symdisc.devices import resolve_device
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.artefact import load_symmetry_tensors, make_card, save, symmetry_tensors
@@ -35,12 +35,12 @@ from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import objective
 from symdisc.discovery.spectral import MAX_P, OPERATOR_MAX_P, TRAINER_MAXITER, spectral_generators, start_draws
-from symdisc.errors import ArtefactError, InputError, NumericalError, SymdiscError, SymdiscWarning
+from symdisc.errors import InputError, NumericalError, SymdiscError, SymdiscWarning
 from symdisc.io import write_json
 from symdisc.progress import LiveBar
-from symdisc.tensorio import flatten_state, load_tensors, save_tensors, unflatten_state
 
 TRAIN_STREAM, SPECTRAL_STREAM, INIT_STREAM = 10, 5, 0
+CHECKPOINT = "checkpoint.safetensors"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -178,34 +178,23 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, out: Path) -> None:
-        opt_tensors, skeleton = flatten_state("opt", self.opt.state_dict())
-        path = save_tensors(out / "checkpoint.safetensors", {**symmetry_tensors(self.symmetry), **opt_tensors})
-        write_json(out / "checkpoint.json", {
-            "step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
-            "since_best": self.since_best, "config": self.cfg.to_dict(), "optimizer": skeleton,
-            "tensors_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        })
+        """``checkpoint.safetensors``: the symmetry, the optimizer and the counters in one atomic file
+        (``symdisc.checkpoint``); ``checkpoint.json`` beside it is a readable copy of the counters only."""
+        doc = {"step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
+               "since_best": self.since_best, "config": self.cfg.to_dict()}
+        write_checkpoint(out / CHECKPOINT, doc, {"symmetry": symmetry_tensors(self.symmetry),
+                                                  "opt": self.opt.state_dict()})
+        write_json(out / "checkpoint.json", {k: doc[k] for k in ("step", "best", "ema", "since_best")})
 
     def load_checkpoint(self, out: Path) -> None:
-        meta_path = out / "checkpoint.json"
-        if not meta_path.is_file():
-            raise ArtefactError(f"cannot resume: no checkpoint in {out}")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as e:
-            raise ArtefactError(f"{meta_path} is corrupted: {e}") from None
-        if meta.get("config") != self.cfg.to_dict():
+        doc, state = read_checkpoint(out / CHECKPOINT)
+        if doc.get("config") != self.cfg.to_dict():
             raise InputError(f"cannot resume: the checkpoint in {out} was made with another configuration")
-        tensor_path = out / "checkpoint.safetensors"
-        if not tensor_path.is_file() or hashlib.sha256(tensor_path.read_bytes()).hexdigest() != meta["tensors_sha256"]:
-            raise ArtefactError(f"{tensor_path} does not match checkpoint.json (corrupted or partial)")
-        tensors = load_tensors(tensor_path)
-        load_symmetry_tensors(self.symmetry, tensors, tensor_path)
-        state = unflatten_state(meta["optimizer"], tensors)
-        self.opt.load_state_dict(state)
-        restore_python_scalars(self.opt, state)
-        self.step, self.ema, self.since_best = meta["step"], meta["ema"], meta["since_best"]
-        self.best = math.inf if meta["best"] is None else meta["best"]
+        load_symmetry_tensors(self.symmetry, state["symmetry"], out / CHECKPOINT)
+        self.opt.load_state_dict(state["opt"])
+        restore_python_scalars(self.opt, state["opt"])
+        self.step, self.ema, self.since_best = doc["step"], doc["ema"], doc["since_best"]
+        self.best = math.inf if doc["best"] is None else doc["best"]
 
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
@@ -234,7 +223,7 @@ class Trainer:
                         stopped = "plateau"
                         break
         except SymdiscError as e:
-            kept = "the last good checkpoint is in " + str(out) if (out / "checkpoint.json").exists() \
+            kept = "the last good checkpoint is in " + str(out) if (out / CHECKPOINT).exists() \
                 else "no checkpoint was written yet"
             raise type(e)(f"{e}; {kept}") from None
         summary = {"steps": self.step, "stopped": stopped, "seconds": round(time.perf_counter() - start, 3),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from symdisc.discovery.artefact import parse_json
 from symdisc.errors import ArtefactError, InputError
+from symdisc.io import parse_json
 from symdisc.report import runs
 from symdisc.report.html import page, write
 

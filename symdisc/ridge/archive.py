@@ -6,9 +6,10 @@ pending node: ``bfs`` (FIFO), ``dfs`` (LIFO), ``random`` (the search's generator
 the node's start).  After its ride a node is ``done`` (a ``leaf`` when no negative curvature is left there:
 a solution) or ``merged`` into an orbit-equivalent node (design C); its children are the ridges at its end.
 
-The archive is plain data plus tensors: ``save(dir)`` writes ``archive.json`` and ``archive.safetensors``
-atomically (tensors first, the JSON that names them last), ``Archive.load(dir)`` validates and reads them
-back without executing code, so an interrupted search resumes with its archive.
+The archive is plain data plus tensors: ``save(dir)`` writes both into ``archive.safetensors`` by one atomic
+rename (``symdisc.checkpoint``), then ``archive.json``, a readable copy of the plain data; ``Archive.load(dir)``
+validates and reads the tensor file back without executing code, so an interrupted search resumes with its
+archive, whatever moment it was killed at.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from pathlib import Path
 
 import torch
 
+from symdisc.checkpoint import read_checkpoint, write_checkpoint
 from symdisc.errors import ArtefactError, InputError
 from symdisc.io import atomic_write
-from symdisc.tensorio import load_tensors, save_tensors
 
 STRATEGIES = ("bfs", "dfs", "random", "loss")
 SCHEMA = 1
 TENSORS = ("theta_start", "e_start", "theta_end")
+FILE = "archive.safetensors"
 
 
 @dataclass
@@ -112,23 +114,21 @@ class Archive:
         directory.mkdir(parents=True, exist_ok=True)
         tensors = {f"{n.id}.{k}": getattr(n, k) for n in self.nodes for k in TENSORS if getattr(n, k) is not None}
         tensors.update(extra_tensors or {})
-        save_tensors(directory / "archive.safetensors", tensors)
         doc = {"schema": SCHEMA, "strategy": self.strategy, "queue": self.queue, "nodes": self.tree(),
                "extra": extra or {}}
+        write_checkpoint(directory / FILE, doc, tensors)
         atomic_write(directory / "archive.json", lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1)))
 
     @classmethod
     def load(cls, directory: str | Path) -> tuple[Archive, dict, dict]:
-        """(archive, extra, extra tensors) from ``save``'s files; ArtefactError if missing or inconsistent."""
-        directory = Path(directory)
-        path = directory / "archive.json"
+        """(archive, extra, extra tensors) from ``save``'s tensor file; ArtefactError if missing or inconsistent."""
+        path = Path(directory) / FILE
         if not path.is_file():
-            raise ArtefactError(f"no RR archive in {directory} (archive.json missing)")
+            raise ArtefactError(f"no RR archive in {directory} ({FILE} missing)")
+        doc, tensors = read_checkpoint(path)
         try:
-            doc = json.loads(path.read_text())
-            if doc.get("schema") != SCHEMA:
-                raise ArtefactError(f"{path}: archive schema {doc.get('schema')!r}, this symdisc reads {SCHEMA}")
-            tensors = load_tensors(directory / "archive.safetensors")
+            if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+                raise ArtefactError(f"{path}: not an RR archive of schema {SCHEMA}")
             archive = cls(doc["strategy"])
             for rec in doc["nodes"]:
                 parts = {k: tensors.get(f"{rec['id']}.{k}") for k in TENSORS}
