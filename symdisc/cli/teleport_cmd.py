@@ -26,6 +26,27 @@ from symdisc.errors import InputError, SymdiscWarning
 from symdisc.io import check_writable, json_ready, write_json
 
 DTYPES = ("float32", "float64")
+CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
+
+
+def _checkpoint(out: Path | None, every: int, resume: bool, restart: bool) -> Path | None:
+    """OUT.checkpoint.safetensors beside the result, checked: an interrupted run is resumed or started over on
+    request, never overwritten silently."""
+    if resume and restart:
+        raise InputError("--resume and --restart exclude each other: continue the interrupted run, or start over")
+    if out is None:
+        if resume or restart:
+            raise InputError("--resume and --restart need --out FILE.json, the run's result file")
+        return None
+    if every < 1:
+        raise InputError(f"--checkpoint-every must be ≥ 1, got {every}")
+    path = out.with_name(out.stem + CHECKPOINT_SUFFIX)
+    if resume and not path.is_file():
+        raise InputError(f"no interrupted run to resume: {path} does not exist")
+    if path.exists() and not (resume or restart):
+        raise InputError(f"{path} holds the checkpoint of an interrupted run: --resume to continue it, or "
+                         "--restart to start over (deletes it)")
+    return path
 
 
 def teleport_command(
@@ -63,7 +84,13 @@ def teleport_command(
     seed: int = typer.Option(0, "--seed"),
     dtype: str = typer.Option("float64", "--dtype", help="float64 | float32"),
     device: str = DEVICE,
-    out: Path = typer.Option(None, "--out", help="also write the full result JSON here (atomic; never overwrites)"),
+    out: Path = typer.Option(None, "--out", help="also write the full result JSON here (atomic; never overwrites); "
+                             "the run is checkpointed beside it (OUT.checkpoint.safetensors) until it ends"),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every", help="steps between checkpoints (with --out)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the interrupted run whose --out is given, from "
+                                "its checkpoint (give the same options)"),
+    restart: bool = typer.Option(False, "--restart", help="start over where --out's checkpoint of an interrupted "
+                                 "run lies (deletes it; without --resume or --restart such a run is refused)"),
     plot: Path = typer.Option(None, "--plot", help="write the training curves (loss, ‖∇L‖²) of both arms (PNG)"),
     json_out: bool = JSON,
 ) -> None:
@@ -91,6 +118,7 @@ def teleport_command(
             if path.exists():
                 raise InputError(f"{path} exists: choose another name (results are never overwritten)")
             check_writable(path)
+    checkpoint = _checkpoint(out, checkpoint_every, resume, restart)
     if teleport_at is not None and teleport_every is not None:
         raise InputError("give --teleport-at or --teleport-every, not both")
     schedule = Schedule.every(teleport_every) if teleport_every is not None else \
@@ -112,7 +140,10 @@ def teleport_command(
     spec = TrainSpec(optimizer=optimizer, lr=lr, steps=steps, batch_size=batch_size, train_size=train_size,
                      schedule=schedule, teleport_batches=teleport_batches, teleport_batch_size=teleport_batch_size,
                      config=config, state_policy=state_policy, eval_every=eval_every, seed=seed)
-    result = json_ready(compare_training(arch, sym, spec, progress=True), nonfinite_to_null=True)
+    if restart and checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # every input checked: now start over
+    result = json_ready(compare_training(arch, sym, spec, progress=True, checkpoint=checkpoint,
+                                         checkpoint_every=checkpoint_every, resume=resume), nonfinite_to_null=True)
     for arm, label in (("plain", "the run without teleports"), ("teleport", "the run with teleports")):
         if result[arm].get("diverged_at") is not None:
             warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss): lower the "
@@ -123,6 +154,8 @@ def teleport_command(
         from symdisc.plotting import teleport_figure
 
         teleport_figure(result, plot)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # the result is stored: nothing left to resume
     if json_out:
         emit_json(result)
         return

@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch.func import grad
 
 from symdisc.architecture import Architecture, make_generator
+from symdisc.checkpoint import RunCheckpoint
 from symdisc.errors import InputError, NumericalError
 from symdisc.optim.move import StatePolicy
 from symdisc.optim.schedule import Schedule
@@ -94,8 +96,14 @@ def known_symmetry(arch: Architecture, kind: str = "known") -> Symmetry:
                          "artefact") from None
 
 
-def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, progress: bool = False) -> dict:
-    """Both arms' curves, the teleport events and a summary (JSON-ready; fields in docs/cli.md)."""
+def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, progress: bool = False,
+                     checkpoint: str | Path | None = None, checkpoint_every: int = 50, resume: bool = False) -> dict:
+    """Both arms' curves, the teleport events and a summary (JSON-ready; fields in docs/cli.md).
+
+    With ``checkpoint`` (a file), the run's state — θ, the optimizer's (teleports' random state and events
+    included), the batch order, the curves — is saved there every ``checkpoint_every`` steps and at the end of
+    each arm; ``resume`` continues from it and ends with the result of the uninterrupted run.  The file is left
+    for the caller to remove once the result is stored."""
     spec.validate()
     if symmetry.layout.hash() != arch.layout.hash():
         raise InputError(f"{symmetry.name} acts on another parameter layout than {arch.name}'s")
@@ -104,11 +112,22 @@ def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, pr
     tele_batch = spec.teleport_batch_size or _data_batch(symmetry) or spec.batch_size
     if tele_batch > spec.train_size:
         raise InputError(f"teleport batch {tele_batch} exceeds the {spec.train_size} training samples")
+    ck = None if checkpoint is None else RunCheckpoint(
+        checkpoint, checkpoint_every, {"architecture": arch.describe(), "symmetry": symmetry.describe(),
+                                       "spec": spec.describe()}, resume)
+    done, current = ({}, None) if ck is None or ck.resumed is None else \
+        (ck.resumed[0]["done"], (ck.resumed[0]["current"], ck.resumed[1]))
     theta0 = arch.sample_params(make_generator(spec.seed, THETA_STREAM))
     X, Y = arch.sample_data(spec.train_size, make_generator(spec.seed, DATA_STREAM))
-    arms = {}
+    arms = dict(done)
     for arm in track(("plain", "teleport"), "train (plain, teleport)", enabled=progress):
-        arms[arm] = _train(arch, symmetry if arm == "teleport" else None, spec, theta0, X, Y, tele_batch)
+        if arm in arms:
+            continue
+        resumed = current if current is not None and current[0]["arm"] == arm else None
+        arms[arm] = _train(arch, symmetry if arm == "teleport" else None, spec, theta0, X, Y, tele_batch,
+                           arm, ck, dict(arms), resumed)
+        if ck is not None:
+            ck.save({"done": arms, "current": None}, {})
     return {"architecture": arch.describe(), "symmetry": symmetry.describe(), "spec": spec.describe(),
             "teleport_batch_size": tele_batch, "plain": arms["plain"], "teleport": arms["teleport"],
             "summary": _summary(arms)}
@@ -119,7 +138,9 @@ def _data_batch(symmetry: Symmetry) -> int | None:
     return shape[0] if symmetry.data_dependent and shape else None
 
 
-def _train(arch, symmetry, spec: TrainSpec, theta0, X, Y, tele_batch) -> dict:
+def _train(arch, symmetry, spec: TrainSpec, theta0, X, Y, tele_batch, arm: str = "plain",
+           ck: RunCheckpoint | None = None, done: dict | None = None, resumed: tuple[dict, dict] | None = None) -> dict:
+    """One arm; with ``ck``, checkpointed every ``ck.every`` steps beside the finished arms ``done``."""
     theta = theta0.detach().clone().requires_grad_(True)
     cls, options = OPTIMIZERS[spec.optimizer]
     opt = getattr(torch.optim, cls)([theta], lr=spec.lr, **options)
@@ -135,7 +156,7 @@ def _train(arch, symmetry, spec: TrainSpec, theta0, X, Y, tele_batch) -> dict:
     full = lambda th: arch.batch_loss(th, X, Y)
     order, n = make_generator(spec.seed, ORDER_STREAM), spec.train_size
     curve = {"step": [], "loss": [], "grad_norm_sq": []}
-    failures, diverged_at, perm, t0 = [], None, torch.empty(0, dtype=torch.long), time.perf_counter()
+    failures, diverged_at, perm, start, spent = [], None, torch.empty(0, dtype=torch.long), 0, 0.0
 
     def record(step):
         th = theta.detach()
@@ -143,8 +164,18 @@ def _train(arch, symmetry, spec: TrainSpec, theta0, X, Y, tele_batch) -> dict:
         curve["loss"].append(float(full(th)))
         curve["grad_norm_sq"].append(float(grad(full)(th).pow(2).sum()))
 
-    record(0)
-    for step in range(1, spec.steps + 1):
+    if resumed is not None:
+        now, state = resumed
+        start, curve, failures, spent = now["step"], now["curve"], now["failures"], now["seconds"]
+        with torch.no_grad():
+            theta.copy_(state["theta"].to(theta))
+        opt.load_state_dict(state["opt"])
+        order.set_state(state["order"])
+        perm = state["perm"]
+    else:
+        record(0)
+    t0 = time.perf_counter()
+    for step in range(start + 1, spec.steps + 1):
         if perm.numel() < spec.batch_size:
             perm = torch.randperm(n, generator=order)
         idx, perm = perm[: spec.batch_size], perm[spec.batch_size:]
@@ -160,8 +191,12 @@ def _train(arch, symmetry, spec: TrainSpec, theta0, X, Y, tele_batch) -> dict:
             failures.append({"step": step, "error": str(e)})
         if step % spec.eval_every == 0 or step == spec.steps:
             record(step)
+        if ck is not None and ck.due(step) and step < spec.steps:
+            ck.save({"done": done, "current": {"arm": arm, "step": step, "curve": curve, "failures": failures,
+                                               "seconds": spent + time.perf_counter() - t0}},
+                    {"theta": theta.detach(), "opt": opt.state_dict(), "order": order.get_state(), "perm": perm})
     out = {**curve, "final_loss": curve["loss"][-1], "diverged_at": diverged_at,
-           "seconds": time.perf_counter() - t0}
+           "seconds": spent + time.perf_counter() - t0}
     if symmetry is not None:
         out["teleports"] = opt.events
         out["teleport_failures"] = failures

@@ -17,6 +17,10 @@ DISCOVER = ["discover", "mlp", "-k", "2", "--steps", "120", "--checkpoint-every"
             "--no-figures"]
 
 
+TELEPORT = ["teleport", "mlp", "--steps", "600", "--teleport-every", "100", "--checkpoint-every", "5", "--json"]
+TIMINGS = ("seconds", "seconds_plain", "seconds_teleport")  # wall-clock fields: the only ones allowed to differ
+
+
 RR = ["rr", "mlp", "--dims", "3,3,3", "--act", "linear", "--no-bias", "--batch-size", "20", "--max-depth", "3",
       "--n-ridges", "2", "--budget", "100000"]
 
@@ -44,12 +48,13 @@ def cli(*argv, **kw):
                             stderr=subprocess.PIPE, text=True, env=env, **kw)
 
 
-def kill_after(proc, marker, deadline_s=120):
-    """SIGKILL ``proc`` at a random moment after ``marker`` (its first checkpoint) appears; fail if it ended first."""
+def kill_after(proc, marker, deadline_s=120, within_s=0.5):
+    """SIGKILL ``proc`` at a random moment of ``within_s`` after ``marker`` (its first checkpoint) appears; fail if
+    it ended first."""
     deadline = time.time() + deadline_s
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
+    time.sleep(random.Random(os.getpid()).uniform(0.0, within_s))
     if proc.poll() is not None:
         pytest.fail("the run finished before it could be killed: lengthen it")
     proc.send_signal(signal.SIGKILL)
@@ -84,3 +89,30 @@ def test_rr_killed_at_a_random_moment_resumes_to_the_same_archive(tmp_path, one_
     assert a["nodes"] == b["nodes"] and a["queue"] == b["queue"] == []  # every ride, loss and eigenvalue, exactly
     ta, tb = load_file(str(ref / "archive.safetensors")), load_file(str(run / "archive.safetensors"))
     assert sorted(ta) == sorted(tb) and all((ta[k] == tb[k]).all() for k in ta)  # the θ's, bitwise
+
+
+def without_timings(doc):
+    if isinstance(doc, dict):
+        return {k: without_timings(v) for k, v in doc.items() if k not in TIMINGS}
+    if isinstance(doc, list):
+        return [without_timings(v) for v in doc]
+    return doc
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_teleport_killed_at_a_random_moment_resumes_to_the_same_result(tmp_path, one_thread):
+    """Killed in either arm (plain or with teleports), the resumed run's curves, teleport events and summary are
+    bitwise the uninterrupted run's; only wall-clock fields differ."""
+    ref, run = tmp_path / "ref.json", tmp_path / "run.json"
+    checkpoint = tmp_path / "run.checkpoint.safetensors"
+    in_process(*TELEPORT, "--out", str(ref))
+    kill_after(cli(*TELEPORT, "--out", str(run)), checkpoint, within_s=1.5)
+    assert checkpoint.is_file() and not run.exists()
+    from symdisc.checkpoint import read_checkpoint
+
+    progress = read_checkpoint(checkpoint)[0]["progress"]
+    assert progress["current"] is None or 0 < progress["current"]["step"] < 600
+    in_process(*TELEPORT, "--out", str(run), "--resume")
+    a, b = (json.loads(p.read_text()) for p in (ref, run))
+    assert without_timings(a) == without_timings(b) and a["summary"]["teleports"] == 6
+    assert not checkpoint.exists()  # the result is stored: the checkpoint is gone
