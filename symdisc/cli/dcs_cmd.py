@@ -15,6 +15,7 @@ from symdisc.io import json_ready, write_json
 EXPERIMENTS = ("lasso-check",)
 RUN_FILE = "dcs_run.json"
 MODEL_FILE = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
 
 
 def _lasso(alpha: float | None, seed: int, json_out: bool) -> None:
@@ -57,6 +58,25 @@ def _save(out: Path, doc: dict, theta: dict) -> None:
     write_json(out / RUN_FILE, doc)
 
 
+def _check_run_dir(out: Path | None, every: int, resume: bool, restart: bool) -> None:
+    """A finished run is never overwritten; an interrupted one is resumed or started over on request."""
+    if resume and restart:
+        raise InputError("--resume and --restart exclude each other: continue the interrupted run, or start over")
+    if out is None:
+        if resume or restart:
+            raise InputError("--resume and --restart need --out DIR, the run directory")
+        return
+    if every < 1:
+        raise InputError(f"--checkpoint-every must be ≥ 1, got {every}")
+    if (out / RUN_FILE).exists() or (out / MODEL_FILE).exists():
+        raise InputError(f"{out} already holds a DCS run: choose another directory")
+    if resume and not (out / CHECKPOINT).is_file():
+        raise InputError(f"no interrupted run to resume: {out / CHECKPOINT} does not exist")
+    if (out / CHECKPOINT).exists() and not (resume or restart):
+        raise InputError(f"{out} holds the checkpoint of an interrupted run: --resume to continue it, or --restart "
+                         "to start over (deletes it)")
+
+
 def dcs_command(
     target: str = typer.Argument(..., help="lasso-check | a zoo preset | FILE.py:FUNC"),
     act: str = ACT, dims: str = DIMS, bias: bool = BIAS, loss: str = LOSS, skip: bool = SKIP, variant: str = VARIANT,
@@ -77,7 +97,12 @@ def dcs_command(
     seed: int = typer.Option(0, "--seed"),
     device: str = DEVICE,
     out: Path = typer.Option(None, "--out", help="run directory for the materialized model (model.safetensors) and "
-                             "dcs_run.json; never overwritten"),
+                             "dcs_run.json; never overwritten; checkpointed there until the run ends"),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between checkpoints (with --out)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the interrupted run in --out from its checkpoint "
+                                "(give the same options)"),
+    restart: bool = typer.Option(False, "--restart", help="start over in an --out holding an interrupted run's "
+                                 "checkpoint (deletes it; without --resume or --restart such an --out is refused)"),
     json_out: bool = JSON,
 ) -> None:
     """DCS: train with a differentiable constraint by symmetry and export the constrained plain model.
@@ -98,16 +123,15 @@ def dcs_command(
     if alpha is not None:
         check_alpha(alpha)
     if target in EXPERIMENTS:
-        if out is not None:
-            raise InputError("lasso-check writes nothing: drop --out")
+        if out is not None or resume or restart:
+            raise InputError("lasso-check writes nothing: drop --out, --resume and --restart")
         _lasso(alpha, seed, json_out)
         return
     if constraint not in CHOICES:
         raise InputError(f"unknown constraint {constraint!r}; choose {', '.join(CHOICES)}")
     if not 0 < tol < 1:
         raise InputError(f"--tol must be in (0, 1), got {tol}")
-    if out is not None and ((out / RUN_FILE).exists() or (out / MODEL_FILE).exists()):
-        raise InputError(f"{out} already holds a DCS run: choose another directory")
+    _check_run_dir(out, checkpoint_every, resume, restart)
     arch = load_architecture(target, act=act, dims=dims, bias=bias, loss=loss, skip=skip, variant=variant)
     arch = arch.to(dtype=torch.float64, device=resolve_device(device))
     names = None if blocks is None else [b.strip() for b in blocks.split(",") if b.strip()]
@@ -115,14 +139,19 @@ def dcs_command(
     the_plan = plan(arch, constraint, names, syms)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        if restart:
+            (out / CHECKPOINT).unlink(missing_ok=True)  # every input checked: now start over
     result = train(arch, the_plan, 1e-3 if alpha is None else alpha, steps=steps, lr=lr, optimizer=optimizer,
-                   n_train=n_train, seed=seed, tol=tol, progress=not json_out)
+                   n_train=n_train, seed=seed, tol=tol, progress=not json_out,
+                   checkpoint=None if out is None else out / CHECKPOINT, checkpoint_every=checkpoint_every,
+                   resume=resume)
     doc = json_ready({"target": arch.name, "constraint": constraint,
                       "symmetry": symmetry if constraint == "auto" else None, "plan": the_plan.to_dict(),
                       "result": {k: v for k, v in result.items() if k != "theta"},
                       "run_dir": None if out is None else str(out)}, nonfinite_to_null=True)
     if out is not None:
         _save(out, doc, result["theta"])
+        (out / CHECKPOINT).unlink(missing_ok=True)  # the run is stored: nothing left to resume
     if json_out:
         emit_json(doc)
         return

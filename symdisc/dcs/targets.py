@@ -22,11 +22,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from symdisc.architecture import Architecture, make_generator
+from symdisc.checkpoint import RunCheckpoint
 from symdisc.dcs.model import CONSTRAINTS, DCS, ZERO_TOL, check_alpha
 from symdisc.dcs.optimizer import DCSOptimizer
 from symdisc.errors import InputError, NumericalError
@@ -118,8 +120,12 @@ def _optimizer(kind: str, params, lr: float) -> torch.optim.Optimizer:
 
 def train(arch: Architecture, the_plan: Plan, alpha: float, *, steps: int = 2000, lr: float = 1e-2,
           optimizer: str = "adam", n_train: int = 256, n_test: int = 256, seed: int = 0, tol: float = ZERO_TOL,
-          progress: bool = True) -> dict:
-    """Fit the plan on ``n_train`` samples drawn once; report the held-out loss before/after materializing."""
+          progress: bool = True, checkpoint: str | Path | None = None, checkpoint_every: int = 200,
+          resume: bool = False) -> dict:
+    """Fit the plan on ``n_train`` samples drawn once; report the held-out loss before/after materializing.
+
+    With ``checkpoint`` (a file) the model (DCS factors included), the optimizer and the step count are saved there
+    every ``checkpoint_every`` steps; ``resume`` continues from it to the uninterrupted run's result."""
     alpha = check_alpha(alpha)
     if steps < 1 or lr <= 0 or not math.isfinite(lr):
         raise InputError(f"need steps ≥ 1 and a finite lr > 0, got steps {steps}, lr {lr}")
@@ -135,15 +141,28 @@ def train(arch: Architecture, the_plan: Plan, alpha: float, *, steps: int = 2000
     opt = DCSOptimizer(inner, dcs) if dcs is not None else inner
     with torch.no_grad():
         start = float(net.loss(X, Y))
+    ck = None if checkpoint is None else RunCheckpoint(checkpoint, checkpoint_every, {
+        "architecture": arch.describe(), "plan": the_plan.to_dict(), "alpha": alpha, "steps": steps, "lr": lr,
+        "optimizer": optimizer, "n_train": n_train, "n_test": n_test, "seed": seed}, resume)
+    done, spent = 0, 0.0
+    if ck is not None and ck.resumed is not None:
+        (now, state), done = ck.resumed, ck.resumed[0]["step"]
+        spent = now["seconds"]
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
     t0 = time.perf_counter()
-    for _ in track(range(steps), "DCS training", total=steps, enabled=progress):
+    for step in track(range(done + 1, steps + 1), "DCS training", total=steps - done, enabled=progress):
         opt.zero_grad()
         loss = net.loss(X, Y) + alpha * sum(p.pow(2).sum() for p in decay)
         if not torch.isfinite(loss):
-            raise NumericalError(f"the training loss became {float(loss)}: lower the learning rate or α")
+            raise NumericalError(f"the training loss became {float(loss)} at step {step}: lower the learning rate "
+                                 "or α" + (f"; the last checkpoint is {ck.path}" if ck and ck.path.exists() else ""))
         loss.backward()
         opt.step()
-    seconds = time.perf_counter() - t0
+        if ck is not None and ck.due(step) and step < steps:
+            ck.save({"step": step, "seconds": spent + time.perf_counter() - t0},
+                    {"model": net.state_dict(), "opt": opt.state_dict()})
+    seconds = spent + time.perf_counter() - t0
     with torch.no_grad():
         fit, test = float(net.loss(X, Y)), float(net.loss(Xt, Yt))
         out = net(Xt)

@@ -1,6 +1,6 @@
 """Crash safety: a run killed with SIGKILL at a random moment resumes from its last checkpoint and ends with the
 same result, bitwise, as an uninterrupted run with the same seed (CPU, deterministic operations): discovery
-(checkpoint every 5 steps) and Ridge Rider (the archive after every ride)."""
+(checkpoint every 5 steps), Ridge Rider (the archive after every ride), teleport training and DCS."""
 
 import json
 import os
@@ -18,6 +18,7 @@ DISCOVER = ["discover", "mlp", "-k", "2", "--steps", "120", "--checkpoint-every"
 
 
 TELEPORT = ["teleport", "mlp", "--steps", "600", "--teleport-every", "100", "--checkpoint-every", "5", "--json"]
+DCS = ["dcs", "mlp", "--steps", "4000", "--checkpoint-every", "20", "--json"]
 TIMINGS = ("seconds", "seconds_plain", "seconds_teleport")  # wall-clock fields: the only ones allowed to differ
 
 
@@ -116,3 +117,17 @@ def test_teleport_killed_at_a_random_moment_resumes_to_the_same_result(tmp_path,
     a, b = (json.loads(p.read_text()) for p in (ref, run))
     assert without_timings(a) == without_timings(b) and a["summary"]["teleports"] == 6
     assert not checkpoint.exists()  # the result is stored: the checkpoint is gone
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_dcs_killed_at_a_random_moment_resumes_to_the_same_model(tmp_path, one_thread):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    in_process(*DCS, "--out", str(ref))
+    kill_after(cli(*DCS, "--out", str(run)), run / "checkpoint.safetensors", within_s=1.5)
+    assert not (run / "dcs_run.json").exists()
+    in_process(*DCS, "--out", str(run), "--resume")
+    a, b = (json.loads((d / "dcs_run.json").read_text()) for d in (ref, run))
+    assert without_timings(a) == without_timings({**b, "run_dir": a["run_dir"]})
+    ta, tb = load_file(str(ref / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert sorted(ta) == sorted(tb) and all((ta[k] == tb[k]).all() for k in ta)  # the materialized model, bitwise
+    assert not (run / "checkpoint.safetensors").exists()

@@ -50,3 +50,28 @@ def test_an_interrupted_run_is_never_overwritten_silently(tmp_path, capsys):
     code, err = run(capsys, *base, "--resume", "--restart")
     assert code == 2 and "exclude each other" in err
     assert run(capsys, *base, "--restart")[0] == 0 and (out / "card.json").is_file()
+
+
+def test_an_interrupted_teleport_run_is_resumed_or_refused(tmp_path, capsys, monkeypatch):
+    """A teleport run interrupted before its result is stored keeps its checkpoint; a rerun is refused, a resume
+    with other options is refused naming them, a resume with the same ones ends the run and removes it."""
+    import symdisc.cli.teleport_cmd as teleport_cmd
+
+    out = tmp_path / "r.json"
+    checkpoint = tmp_path / "r.checkpoint.safetensors"
+    base = ["teleport", "mlp", "--steps", "12", "--checkpoint-every", "4", "--json", "--out", str(out)]
+
+    def killed(*args):
+        raise KeyboardInterrupt  # as a kill between the run's end and its result
+
+    with monkeypatch.context() as m:
+        m.setattr(teleport_cmd, "write_json", killed)
+        run(capsys, *base)
+    assert checkpoint.is_file() and not out.exists()
+    stamp = checkpoint.read_bytes()
+    code, err = run(capsys, *base)
+    assert code == 2 and "checkpoint of an interrupted run" in err and err.count("\n") == 1
+    code, err = run(capsys, *base, "--resume", "--lr", "0.1")
+    assert code == 2 and "other spec" in err and err.count("\n") == 1
+    assert checkpoint.read_bytes() == stamp
+    assert run(capsys, *base, "--resume")[0] == 0 and out.is_file() and not checkpoint.exists()
