@@ -31,7 +31,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
     except OSError as e:
-        raise StorageError(f"cannot write {target}: {e.strerror or e}") from None
+        raise storage_error(target, e) from None
     os.close(fd)
     try:
         write(tmp)
@@ -81,3 +81,51 @@ def parse_json(data: bytes, where: str) -> Any:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError, UnicodeDecodeError) as e:
         raise ArtefactError(f"{where} is corrupted or truncated: {' '.join(str(e).split())[:200]}") from None
+
+
+def storage_error(target: str | os.PathLike, e: OSError) -> StorageError:
+    return StorageError(f"cannot write {target}: {e.strerror or e}")
+
+
+class AppendLog:
+    """A JSON-lines log, one record per line, flushed at once; an OSError (a full disk, a read-only directory) is a
+    StorageError.  A kill leaves at most one cut last line, which ``read_log`` skips."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._file = self.path.open("a")
+        except OSError as e:
+            raise storage_error(self.path, e) from None
+
+    def write(self, record: dict) -> None:
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as e:
+            raise storage_error(self.path, e) from None
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError as e:
+            raise storage_error(self.path, e) from None
+
+    def __enter__(self) -> AppendLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The records of a JSON-lines log; lines that do not parse (cut by a kill) are skipped."""
+    records = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

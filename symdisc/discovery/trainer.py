@@ -36,7 +36,7 @@ from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import objective
 from symdisc.discovery.spectral import MAX_P, OPERATOR_MAX_P, TRAINER_MAXITER, spectral_generators, start_draws
 from symdisc.errors import InputError, NumericalError, SymdiscError, SymdiscWarning
-from symdisc.io import write_json
+from symdisc.io import AppendLog, atomic_write, read_log, write_json
 from symdisc.progress import LiveBar
 
 TRAIN_STREAM, SPECTRAL_STREAM, INIT_STREAM = 10, 5, 0
@@ -209,12 +209,11 @@ class Trainer:
             metrics.unlink()
         start, stopped, last = time.perf_counter(), "steps", {}
         try:
-            with LiveBar(self.cfg.steps, "discover", progress, completed=self.step) as bar, metrics.open("a") as log:
+            with LiveBar(self.cfg.steps, "discover", progress, completed=self.step) as bar, AppendLog(metrics) as log:
                 while self.step < self.cfg.steps:
                     last = self.train_step()
                     if self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps:
-                        log.write(json.dumps({"step": self.step, **last}) + "\n")
-                        log.flush()
+                        log.write({"step": self.step, **last})
                     if self.step % self.cfg.checkpoint_every == 0:
                         self.save_checkpoint(out)
                     bar.advance(" ".join(f"{k[:4]}={v:.3g}" for k, v in last.items() if k not in ("phase",)
@@ -251,7 +250,8 @@ def restore_python_scalars(opt: torch.optim.Optimizer, state: dict) -> None:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
+    """The log up to the checkpoint's step (a line cut by the kill dropped), rewritten atomically."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in keep))
+    keep = [r for r in read_log(path) if isinstance(r.get("step"), int) and r["step"] <= step]
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in keep)))

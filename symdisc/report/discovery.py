@@ -8,9 +8,9 @@ the figures the run wrote (generators, exp(h), loss along learned against random
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from symdisc.io import read_log
 from symdisc.report.html import figure, key_values, png, table
 
 FIELD_COLUMNS = ["index", "class", "verified", "invariance_median", "output_residual_median", "null_share_output",
@@ -62,14 +62,7 @@ def _training(directory: Path) -> bytes | None:
     path = directory / "metrics.jsonl"
     if not path.is_file():
         return None
-    rows = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a killed run: the curve is drawn from the others
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
+    rows = [r for r in read_log(path) if isinstance(r.get("step"), int)]  # lines cut by a killed run skipped
     if not rows:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))

@@ -6,6 +6,8 @@ import errno
 import tempfile
 from pathlib import Path
 
+import pytest
+
 import symdisc.io
 from symdisc.cli.main import main
 
@@ -75,3 +77,75 @@ def test_an_interrupted_teleport_run_is_resumed_or_refused(tmp_path, capsys, mon
     assert code == 2 and "other spec" in err and err.count("\n") == 1
     assert checkpoint.read_bytes() == stamp
     assert run(capsys, *base, "--resume")[0] == 0 and out.is_file() and not checkpoint.exists()
+
+
+LONG = {  # each long command, small, writing several checkpoints into {out}
+    "discover": ["discover", "mlp", "-k", "1", "--steps", "8", "--checkpoint-every", "2", "--verify-draws", "0",
+                 "--no-figures", "--json", "--out", "{out}"],
+    "teleport": ["teleport", "mlp", "--steps", "16", "--checkpoint-every", "4", "--json", "--out", "{out}/r.json"],
+    "rr": ["rr", "mlp", "--dims", "3,3,3", "--act", "linear", "--no-bias", "--batch-size", "20", "--max-depth", "2",
+           "--n-ridges", "2", "--budget", "200", "--json", "--out", "{out}"],
+    "dcs": ["dcs", "mlp", "--steps", "40", "--checkpoint-every", "10", "--json", "--out", "{out}"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(LONG))
+def test_a_disk_full_mid_run_keeps_the_last_checkpoint_and_resumes(command, tmp_path, capsys, monkeypatch):
+    """The third atomic write of the run meets a full disk: one line, exit 2, the checkpoint before it intact;
+    once there is space again, ``--resume`` ends the run."""
+    out = tmp_path / "run"
+    out.mkdir()
+    argv = [a.format(out=out) for a in LONG[command]]
+    real, calls = symdisc.io.os.replace, []
+
+    def full_at_third(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(symdisc.io.os, "replace", full_at_third)
+        code, err = run(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name]  # no temporaries left
+    code, err = run(capsys, *argv, "--resume")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("command", sorted(LONG))
+def test_a_read_only_output_directory_is_one_line(command, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+
+    read_only(monkeypatch, out)
+    code, err = run(capsys, *[a.format(out=out) for a in LONG[command]])
+    assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err, err
+    assert list(out.iterdir()) == []
+
+
+def read_only(monkeypatch, root: Path) -> None:
+    """Writes under ``root`` fail as on a read-only mount (EROFS; this suite may run as root, which chmod does not
+    stop): temporary files, and files opened to write or append."""
+    import builtins
+    import io
+
+    def refuse(where):
+        raise OSError(errno.EROFS, "Read-only file system", str(where))
+
+    real_mkstemp, real_open = tempfile.mkstemp, io.open
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).resolve().is_relative_to(root.resolve()):
+            refuse(dir)
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def open_(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, Path)) and set(mode) & set("wax+") and \
+                Path(file).resolve().is_relative_to(root.resolve()):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
