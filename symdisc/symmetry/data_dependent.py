@@ -23,23 +23,66 @@ fields D_g a|_{I,θ} are tangents at another point, not orthogonal to ∇L(θ). 
 which keeps the same outputs on X and satisfies a(I, θ) = θ; the σ-inverse form is then a group
 action whenever H_{j−1} has full column rank.  ``complement=False`` is the papers' literal form
 (docs/decisions.md).
+
+Conditioning (issue 16).  Both forms go through a pseudo-inverse (of σ(gZ), of σ(Z) for the pinv fields, of H
+for the σ-inverse form), and "keeps the outputs" holds in exact arithmetic only: the rounding of that matrix comes
+back multiplied by its condition number κ (of the part ``torch.linalg.pinv`` inverts).  Near-duplicate samples,
+inputs of tiny scale, saturated activations or a group element that nearly collapses σ(gZ) make κ huge, and the
+action then changes the loss (measured: 1e-5 to 4e1 relative at κ ≈ 1e13).  So every pseudo-inverse is checked
+from its singular values: κ > ``pinv_condition_limit`` (ε^(−1/2)) raises ``NumericalError`` with what to change (a
+smaller group element, or a better batch when σ(Z) itself is ill-conditioned); a teleport refuses such a step (θ
+and the optimizer state unchanged), and fails the teleport when the fields at θ are affected (``linearize``).  A
+singular value below the pseudo-inverse's own cut, max(h, B)·ε·σ_max, is an exact rank deficiency, not amplified
+rounding, and is not an error: exact duplicate samples (the action stays exact), or σ(gZ) losing rank as a ReLU
+column dies or tanh saturates under g (then inexact, as ``exactness`` at the moved point reports, and the loss
+guard corrects or refuses the step).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch.func import jvp, vjp
 
-from symdisc.errors import InputError
+from symdisc.errors import InputError, NumericalError
 from symdisc.layout import ParamLayout
 from symdisc.linalg import expm, numerical_rank
 from symdisc.symmetry.base import Symmetry, TangentMap
 from symdisc.symmetry.hidden import algebra_basis
 
 Form = Literal["pinv", "sigma_inverse"]
+
+PINV_PRECISION_LOST = 0.5
+"""The share of the working precision's digits a pseudo-inverse may cost: κ ≤ ε^(−PINV_PRECISION_LOST).  The action
+reproduces the next layer's input on the batch through the pseudo-inverse, so its relative error is about ε·κ;
+the limit keeps at least half the digits (error ≤ √ε: 1.5e-8 in float64, below the loss guard's default 1e-6, and
+3.5e-4 in float32).  κ beyond ε^(−1/2) is the customary boundary of numerical rank deficiency (past it a least-
+squares problem squared in the normal equations has no digit left).  Not tuned to data: generic batches no wider
+than the layer measure κ ≈ 10–1e2 at group elements up to ‖c‖ ≈ 20 (zoo MLPs, float64; a square batch after
+large steps up to 1e5), the faults κ ≈ 1e10–1e14."""
+
+
+def pinv_condition_limit(dtype: torch.dtype) -> float:
+    """The largest condition number a data-dependent action's pseudo-inverse may have in ``dtype`` (6.7e7 in
+    float64, 2.9e3 in float32; ``PINV_PRECISION_LOST``)."""
+    return torch.finfo(dtype).eps ** -PINV_PRECISION_LOST
+
+
+def pinv_conditioning(A: torch.Tensor) -> tuple[float, int]:
+    """(κ, rank) of the part of A that ``torch.linalg.pinv`` inverts: singular values above its default cut
+    max(m, n)·ε·σ_max; κ = inf for a non-finite A, 1 for A = 0."""
+    A = A.detach()
+    if not torch.isfinite(A).all():
+        return math.inf, 0
+    s = torch.linalg.svdvals(A)
+    s_max = float(s[0]) if s.numel() else 0.0
+    if not s_max > 0:
+        return 1.0, 0
+    kept = s[s > max(A.shape) * torch.finfo(A.dtype).eps * s_max]
+    return s_max / float(kept[-1]), int(kept.numel())
 
 
 class DataDependentGL(Symmetry):
@@ -126,7 +169,8 @@ class DataDependentGL(Symmetry):
             S, dS = self.sigma(Z), self.sigma_prime(Z)
         else:
             S, dS = jvp(self.sigma, (Z,), (torch.ones_like(Z),))  # σ pointwise: the tangent 1 gives σ'(Z)
-        S_pinv, W_in, W_out = torch.linalg.pinv(S), params[self.w_in], params[self.w_out]
+        S_pinv = self._pinv(S, "σ(Z)", "the fields through its pseudo-inverse would amplify rounding")
+        W_in, W_out = params[self.w_in], params[self.w_out]
         b = params[self.b_in] if self.b_in is not None else None
 
         def field(coeffs):
@@ -158,18 +202,59 @@ class DataDependentGL(Symmetry):
             params[self.w_in] = g @ params[self.w_in]
             if self.b_in is not None:
                 params[self.b_in] = g @ params[self.b_in]
-            S_g = self.sigma(g @ Z)
-            S_g_pinv = torch.linalg.pinv(S_g)
+            S_g, S = self.sigma(g @ Z), self.sigma(Z)
+            S_g_pinv = self._pinv(S_g, "σ(gZ)", "its pseudo-inverse would amplify rounding", before=S)
             W = params[self.w_out]
-            params[self.w_out] = W @ self.sigma(Z) @ S_g_pinv + (W - W @ S_g @ S_g_pinv if self.complement else 0)
+            params[self.w_out] = W @ S @ S_g_pinv + (W - W @ S_g @ S_g_pinv if self.complement else 0)
         else:
             target = self.sigma_inv(g @ self.sigma(Z))
             if self.b_in is not None:
                 target = target - params[self.b_in][:, None]
-            H_pinv, W = torch.linalg.pinv(H), params[self.w_in]
+            H_pinv = self._pinv(H, "the layer input H", "its pseudo-inverse would amplify rounding", "layer input")
+            W = params[self.w_in]
             params[self.w_in] = target @ H_pinv + (W - W @ H @ H_pinv if self.complement else 0)
             params[self.w_out] = params[self.w_out] @ (eye - M if first_order else expm(-M))
         return self.layout.flatten(params)
+
+    def _pinv(self, A, what: str, harm: str, layer: str = "layer", before: torch.Tensor | None = None):
+        """``torch.linalg.pinv(A)``, checked (``_check_conditioning``); its SVD failing on a non-finite A is reported
+        the same way."""
+        try:
+            A_pinv = torch.linalg.pinv(A)
+        except torch.linalg.LinAlgError:
+            A_pinv = torch.full_like(A.detach().T, math.nan)  # the check reports A as not finite
+        self._check_conditioning(A, A_pinv, what, harm, layer, before)
+        return A_pinv
+
+    def _check_conditioning(self, A, A_pinv, what: str, harm: str, layer: str = "layer",
+                            before: torch.Tensor | None = None) -> None:
+        """Raise ``NumericalError`` when the pseudo-inverse ``A_pinv`` of A (``what`` on the batch) cannot be trusted:
+        κ above ``pinv_condition_limit`` or A not finite.  First the bound κ ≤ ‖A‖_F‖A⁺‖_F ≤ rank·κ from what is at
+        hand (two norms: the usual case ends here); only past the limit the singular values decide.  With ``before``
+        = σ(Z) (A = σ(gZ)) the message says whether the batch (σ(Z) itself ill-conditioned) or g is to change."""
+        limit = pinv_condition_limit(A.dtype)
+        try:
+            bound = float(torch.linalg.matrix_norm(A.detach()) * torch.linalg.matrix_norm(A_pinv.detach()))
+        except RuntimeError:  # under vmap (Symmetry.orbit) one element's values cannot steer Python: unchecked
+            return
+        if bound <= limit:
+            return
+        cond, rank = pinv_conditioning(A)
+        if cond <= limit:
+            return
+        batch, width = A.shape[1], A.shape[0]
+        step = "use a smaller group element (a smaller teleport step or step cap)"
+        if not math.isfinite(cond):
+            raise NumericalError(f"{self.name}: {what} on the batch is not finite" + (
+                f" (the group element overflows); {step}" if before is not None else
+                "; check the parameters and the batch for NaN or inf"))
+        data = (f"use a batch of distinct samples (no near-duplicates) of ordinary scale, no wider than the {layer} "
+                f"({width})" + ("" if A.dtype == torch.float64 else ", or float64"))
+        if before is not None and pinv_conditioning(before)[0] <= limit:
+            data = step  # σ(Z) is fine: g made it ill-conditioned
+        raise NumericalError(f"{self.name}: {what} on the batch has condition number {cond:.1e} > {limit:.1e} "
+                             f"({str(A.dtype).removeprefix('torch.')}, rank {rank} of {min(batch, width)}): {harm} "
+                             f"and the action would not keep the loss; {data}")
 
     def exactness(self, theta: torch.Tensor, X: torch.Tensor) -> dict:
         """Whether the action keeps the outputs on X exactly (``exact``), is the identity at g = I
