@@ -93,15 +93,39 @@ def test_an_interrupted_sweep_completes_only_the_missing_tasks(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "symdisc", "sweep", str(path), "--json"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(tasks.glob("*.json")) if tasks.exists() else []) < 2:
+    while time.time() < deadline and len(list(tasks.glob("[!.]*.json")) if tasks.exists() else []) < 2:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = len(list(tasks.glob("*.json")))
+    finished = len(list(tasks.glob("[!.]*.json")))  # not a temporary file of a write the kill cut short
     assert 2 <= finished < 8
     report = run_sweep(SweepConfig.load(path))
     assert report["skipped"] == finished and report["ran"] == 8 - finished and report["done"] == 8
     assert not list(tasks.glob(".*"))  # no half-written file left by the kill
+
+
+def test_a_rerun_redoes_unreadable_results_and_removes_partial_writes(tmp_path, capsys):
+    """What a crash can leave: a result file cut short (power loss before the data reached the disk) is run again
+    instead of failing every re-run; the temporary files of writes a SIGKILL interrupted are removed."""
+    path = write(tmp_path, runners=["flaky"], seeds=[0, 2, 3])
+    first = run_sweep(SweepConfig.load(path))
+    tasks = tmp_path / "out" / "tasks"
+    cut, empty, kept = (tasks / f"{r['task']}.json" for r in json.loads(table(first["table_json"])))
+    good, kept_mtime = cut.read_text(), kept.stat().st_mtime_ns
+    cut.write_text(good[: len(good) // 2])
+    empty.write_text("")
+    partial = [tasks / f".{cut.name}.k1ll3d00.json", tmp_path / "out" / ".table.csv.k1ll3d00.csv"]
+    for p in partial:
+        p.write_text("{")
+    other = tasks / ".notes"  # not a file of the sweep: left alone
+    other.write_text("mine")
+    assert main(["sweep", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr()[0])
+    assert (report["skipped"], report["ran"], report["done"]) == (1, 2, 3)
+    assert cut.read_text() != good[: len(good) // 2] and json.loads(cut.read_text())["result"] == {"value": 0}
+    assert json.loads(empty.read_text())["result"] == {"value": 4} and kept.stat().st_mtime_ns == kept_mtime
+    assert table(report["table_csv"]) == table(first["table_csv"])
+    assert not any(p.exists() for p in partial) and other.read_text() == "mine"
 
 
 def test_a_directory_holding_another_sweep_is_refused(tmp_path):

@@ -31,7 +31,7 @@ def sweep_command(
     from symdisc.devices import resolve_device
     from symdisc.progress import LiveBar
     from symdisc.sweep import SweepConfig, SweepIncomplete, run_sweep
-    from symdisc.sweep.tasks import result_path
+    from symdisc.sweep.tasks import finished
 
     cfg = SweepConfig.load(config)
     if out is not None:
@@ -39,7 +39,7 @@ def sweep_command(
     if device is not None:
         resolve_device(device)
     tasks = cfg.tasks(device)
-    todo = sum(not result_path(cfg.out, t.id).exists() for t in tasks)
+    todo = sum(finished(cfg.out, t.id) is None for t in tasks)
     with LiveBar(todo, f"sweep {cfg.name}", enabled=not json_out) as bar:
         report = run_sweep(cfg, backend, address, workers,
                            progress=lambda s: bar.advance(f"{s['id']}: {s['status']}"), device=device)

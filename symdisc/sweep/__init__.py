@@ -5,7 +5,8 @@
 
 ``OUT/sweep.json`` records the sweep (its config and tasks); a directory that holds a different sweep is
 refused.  Finished tasks (``OUT/tasks/<id>.json``) are skipped on a re-run, so an interrupted sweep re-run
-completes only the missing ones; a failed task is reported with its error and costs no other result.  The
+completes only the missing ones (and first removes the temporary files of writes the interruption cut short);
+a failed task is reported with its error and costs no other result.  One driver at a time per directory.  The
 gathered table, timing and summary figure: ``symdisc.sweep.gather``.
 """
 
@@ -19,7 +20,7 @@ from symdisc.io import write_json
 from symdisc.sweep import gather
 from symdisc.sweep.backends import BACKENDS, run_local, run_ray
 from symdisc.sweep.config import SweepConfig, Task
-from symdisc.sweep.tasks import TASK_DIR, result_path
+from symdisc.sweep.tasks import TASK_DIR, error_path, finished, result_path
 
 SWEEP_FILE = "sweep.json"
 
@@ -44,6 +45,17 @@ def _claim(out: Path, record: dict) -> None:
     write_json(path, record)
 
 
+def _remove_partial_writes(out: Path, task_ids: list[str]) -> None:
+    """Delete what killed writes left: ``atomic_write``'s temporary ``.<name>.<random><suffix>`` files of this
+    sweep's own files (task results and errors, the record, the table, the figure) and a Ray storage marker."""
+    names = {SWEEP_FILE, "table.csv", "table.json", "timing.csv", "summary.png"}
+    names |= {p.name for i in task_ids for p in (result_path(out, i), error_path(out, i))}
+    for folder in (out, out / TASK_DIR):
+        for path in folder.glob(".*"):
+            if path.is_file() and (path.name[1:].rsplit(".", 2)[0] in names or path.name.startswith(".shared-check-")):
+                path.unlink(missing_ok=True)
+
+
 def run_sweep(config: SweepConfig, backend: str = "local", address: str | None = None, workers: int = 1,
               progress=None, device: str | None = None) -> dict:
     """Run the tasks without a result, gather the table; returns the report (see ``symdisc sweep --help``)."""
@@ -57,7 +69,8 @@ def run_sweep(config: SweepConfig, backend: str = "local", address: str | None =
                  "grid": config.grid, "set": config.set, "smoke": config.smoke,
                  "task_ids": [t["id"] for t in tasks], "tasks": tasks})
     (out / TASK_DIR).mkdir(exist_ok=True)
-    todo = [t for t in tasks if not result_path(out, t["id"]).exists()]
+    _remove_partial_writes(out, [t["id"] for t in tasks])
+    todo = [t for t in tasks if finished(out, t["id"]) is None]
     report = progress or (lambda status: None)
     if backend == "local":
         statuses = run_local(todo, out, config.registry, config.threads, config.retries, workers, report)

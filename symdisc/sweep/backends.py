@@ -2,7 +2,8 @@
 
 Both call ``symdisc.sweep.tasks.run_task`` for every task that has no result file yet, re-run a failed task up
 to ``retries`` times, and return one status per task.  ``local`` uses a ``spawn`` process pool of ``workers``
-processes (each task sets its torch threads itself); it needs nothing beyond the package.  ``ray`` (the optional
+processes (each task sets its torch threads itself; a worker ends when its driver dies, so a driver killed
+alone leaves no orphan running queued tasks); it needs nothing beyond the package.  ``ray`` (the optional
 extra ``pip install -e '.[ray]'``) starts a local instance, or joins ``address`` (``ray start --head`` elsewhere),
 and schedules each task with the sweep's ``resources`` (CPUs, GPUs); Ray itself re-runs a task whose worker
 died (``max_retries``).  A multi-node cluster must see the results directory on every node: the backend writes
@@ -50,6 +51,21 @@ def _drive(tasks: list[dict], submit, wait_some, result, retries: int, progress:
     return [statuses[t["id"]] for t in tasks]
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker as soon as its driver ``parent`` is gone (SIGKILL of the driver alone).
+    Otherwise the orphan would run the tasks already queued to it, beside a re-run of the sweep, and then wait
+    for more forever; ending it loses at most its task in flight, as a kill of the whole process group does."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 def run_local(tasks: list[dict], out: Path, registry: str, threads: int, retries: int, workers: int,
               progress: Progress) -> list[dict]:
     import concurrent.futures
@@ -59,7 +75,8 @@ def run_local(tasks: list[dict], out: Path, registry: str, threads: int, retries
         raise InputError(f"--workers must be ≥ 1, got {workers}")
     roots = _import_roots()
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                                initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         return _drive(tasks, lambda t, a: pool.submit(run_task, t, str(out), registry, threads, roots, a),
                       lambda handles: concurrent.futures.wait(
                           handles, return_when=concurrent.futures.FIRST_COMPLETED)[0],

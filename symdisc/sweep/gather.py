@@ -15,7 +15,7 @@ from pathlib import Path
 
 from symdisc.errors import InputError
 from symdisc.io import atomic_write, write_json
-from symdisc.sweep.tasks import error_path, result_path
+from symdisc.sweep.tasks import error_path, finished, read_json
 
 MAX_LIST = 16
 MAX_COLUMNS = 400
@@ -45,15 +45,15 @@ def rows(out: Path, tasks: list[dict]) -> list[dict]:
     for t in tasks:
         row = {"task": t["id"], "runner": t["runner"], "seed": t["seed"],
                **{f"param.{k}": _cell(v) for k, v in t["params"].items()}}
-        done, failed = result_path(out, t["id"]), error_path(out, t["id"])
-        if done.exists():
-            doc = json.loads(done.read_text())
+        doc = finished(out, t["id"])
+        failed = read_json(error_path(out, t["id"])) if doc is None else None
+        if doc is not None:
             leaves: dict = {}
             flatten(doc["result"], "", leaves)
             row.update({"status": "done", "error": None, "seconds_task": doc.get("seconds")})
             row.update({f"result.{k}": v for k, v in leaves.items()})
-        elif failed.exists():
-            row.update({"status": "failed", "error": json.loads(failed.read_text())["error"]})
+        elif failed is not None:
+            row.update({"status": "failed", "error": failed.get("error")})
         else:
             row.update({"status": "missing", "error": None})
         table.append(row)

@@ -1,7 +1,9 @@
 """Running one sweep task in a worker (a local process or a Ray worker), and the files it leaves.
 
 ``OUT/tasks/<id>.json`` holds a finished task ({"task", "result", "seconds", "host", "torch"}); it is written
-atomically, so a task either has its file or has none, and a re-run skips exactly the tasks that have one.
+atomically, so a task either has its file or has none, and a re-run skips exactly the tasks that have one (a file
+that does not read as a finished task, cut short outside the write's protection, counts as none: the task runs
+again and its new file replaces it).
 A task that raises leaves ``OUT/tasks/<id>.error.json`` ({"task", "error", "traceback", "attempt"}) instead and
 never disturbs another task's file.
 """
@@ -25,6 +27,21 @@ def result_path(out: Path, task_id: str) -> Path:
 
 def error_path(out: Path, task_id: str) -> Path:
     return Path(out) / TASK_DIR / f"{task_id}.error.json"
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when there is no such file or it does not parse as one."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (FileNotFoundError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def finished(out: Path, task_id: str) -> dict | None:
+    """The finished task's file ({"task", "result", ...}), or None: the task has yet to run."""
+    doc = read_json(result_path(out, task_id))
+    return doc if doc is not None and "result" in doc else None
 
 
 def run_task(task: dict, out: str, registry: str, threads: int, sys_path: list[str], attempt: int = 1) -> dict:
