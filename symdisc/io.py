@@ -26,7 +26,8 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` and move the result to ``path``; on any failure nothing is left behind."""
+    """Call ``write(tmp_path)``, fsync it and move the result to ``path``; on any failure (a kill, a full disk, a
+    power loss) the old file or none is left, never a part of one."""
     target = check_writable(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
@@ -38,7 +39,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
+        _fsync(tmp)  # the bytes reach the disk before the rename: a power loss leaves the old file, not an empty one
         os.replace(tmp, target)
+        _fsync(target.parent)
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -48,6 +51,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             raise StorageError(f"cannot write {target}: {e}; nothing was written") from None
         raise
     return target
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """fsync a file or (the rename's record) a directory; file systems that cannot fsync a directory are let be."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+    finally:
+        os.close(fd)
 
 
 def json_ready(obj: Any, digits: int | None = None, nonfinite_to_null: bool = False) -> Any:
