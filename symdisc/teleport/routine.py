@@ -130,7 +130,8 @@ class TeleportResult(GroupMove):
     def summary(self) -> dict:
         return {"loss_before": self.loss_before, "loss_after": self.loss_after, "loss_change": self.loss_change,
                 "objective_before": self.objective_before, "objective_after": self.objective_after,
-                "steps": self.counts(), "exactness": self.exactness}
+                "steps": self.counts(), "exactness": self.exactness,
+                "refused": next((e["reason"] for e in self.log if e["status"] == "refused"), None)}
 
 
 def _tangent(g: torch.Tensor, drift: torch.Tensor) -> torch.Tensor:
@@ -195,16 +196,18 @@ def move(symmetry: Symmetry, parameterisation: str, c: torch.Tensor, theta: torc
     return theta + symmetry.field(c, theta, X)
 
 
-def _try_move(symmetry, parameterisation, c, theta, X, tangent_map=None) -> torch.Tensor | None:
-    """The proposal, or None when the action cannot be evaluated there (an overflowing exp, a
-    singular matrix in a data-dependent action, non-finite values): a refused step.  A first-order move uses
-    ``tangent_map`` (the fields at θ) when given."""
+def _try_move(symmetry, parameterisation, c, theta, X, tangent_map=None) -> tuple[torch.Tensor | None, str | None]:
+    """(the proposal, None), or (None, why) when the action cannot be evaluated there (an overflowing exp, an
+    ill-conditioned pseudo-inverse in a data-dependent action, non-finite values): a refused step.  A first-order
+    move uses ``tangent_map`` (the fields at θ) when given."""
     try:
         out = (theta + tangent_map.field(c) if tangent_map is not None and parameterisation == "first_order"
                else move(symmetry, parameterisation, c, theta, X)).detach()
-    except (RuntimeError, torch.linalg.LinAlgError, NumericalError):
-        return None
-    return out if torch.isfinite(out).all() else None
+    except NumericalError as e:
+        return None, str(e)
+    except (RuntimeError, torch.linalg.LinAlgError) as e:
+        return None, f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    return (out, None) if torch.isfinite(out).all() else (None, "the moved parameters are not finite")
 
 
 def teleport(
@@ -264,14 +267,15 @@ def teleport(
         ascent = _tangent(g, drift) if real else g
         # without Armijo an admissible proposal is the next point: evaluate J there with its gradient, in one pass
         fuse = FUSE_OBJECTIVE and PULLBACK and not config.monotone and step + 1 < config.steps
-        lr, entry = config.lr, None
+        lr, entry, reason = config.lr, None, None
         for halving in range(config.max_halvings + 1):
             c = sign * lr * ascent
             if config.max_step is not None and c.norm() > config.max_step:
                 c = c * (config.max_step / c.norm())
             gain = config.armijo * abs(float(g @ c))
             c = c if B is None else B @ c
-            proposal = _try_move(symmetry, config.parameterisation, c, current, X, tangent_map)
+            proposal, why = _try_move(symmetry, config.parameterisation, c, current, X, tangent_map)
+            reason = why or reason
             proposal, status, drift = (current, "refused", math.inf) if proposal is None else \
                 config.guard.check(loss_fn, proposal, loss0)
             next_grad, new_obj = None, math.nan
@@ -289,7 +293,8 @@ def teleport(
             lr /= 2
         if entry is None:
             entry = {"step": step, "status": "refused", "lr": lr * 2, "halvings": config.max_halvings,
-                     "objective": obj, "drift": None}
+                     "objective": obj, "drift": None, "reason": reason or "every halved step changed the loss beyond "
+                     "the guard's tolerance or did not improve the objective"}
             result.log.append(entry)
             break  # no admissible step: the orbit offers no further improvement at this resolution
         result.log.append(entry)
