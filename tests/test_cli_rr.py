@@ -81,7 +81,7 @@ def test_run_directory_is_never_overwritten_and_resumes(capsys, tmp_path):
     (["rr", "toy2d", "--symmetry", "known"], "no continuous symmetry"),
     (["rr", "toy2d", "--update", "newton"], "unknown ridge update"),
     (["rr", "toy2d", "--search", "astar"], "unknown archive search"),
-    (["rr", "toy2d", "--resume"], "--resume needs --out"),
+    (["rr", "toy2d", "--resume"], "--resume and --restart need --out"),
     (["rr", "nonesuch"], "nonesuch"),
     (["rr", "mlp", "--dims", "3,4,2", "--act", "relu", "--init-scale", "0"], "not twice differentiable"),
 ])

@@ -32,19 +32,26 @@ def _target(options: dict):
                                 options["init_scale"], options["mis"])
 
 
-def _run_dir(out: Path | None, resume: bool, options: dict) -> dict:
-    """The options of this run: new (written to OUT/rr_run.json) or, with --resume, the stored ones."""
+def _run_dir(out: Path | None, resume: bool, options: dict, restart: bool = False) -> dict:
+    """The options of this run: new (written to OUT/rr_run.json) or, with --resume, the stored ones; --restart
+    deletes an earlier run's files first."""
+    if resume and restart:
+        raise InputError("--resume and --restart exclude each other: continue the run, or start over")
     if out is None:
-        if resume:
-            raise InputError("--resume needs --out DIR, the run directory to continue")
+        if resume or restart:
+            raise InputError("--resume and --restart need --out DIR, the run directory")
         return options
+    if restart:
+        for name in (RUN_FILE, "archive.json", "archive.safetensors"):
+            (out / name).unlink(missing_ok=True)
     stored = out / RUN_FILE
     if resume:
         if not stored.is_file():
             raise InputError(f"{out} holds no RR run to resume ({RUN_FILE} missing)")
         return {**json.loads(stored.read_text()), "budget": options["budget"]}
     if stored.exists() or (out / "archive.json").exists() or (out / "archive.safetensors").exists():
-        raise InputError(f"{out} already holds an RR run: pass --resume to continue it or choose another directory")
+        raise InputError(f"{out} already holds an RR run: --resume to continue it, --restart to start over (deletes "
+                         "it), or another directory")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(stored, lambda tmp: Path(tmp).write_text(json.dumps(options, indent=1)))
     return options
@@ -93,6 +100,8 @@ def rr_command(
     out: Path = typer.Option(None, "--out", help="run directory: archive checkpointed after every ride"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out (its stored options; --budget "
                                 "from this call)"),
+    restart: bool = typer.Option(False, "--restart", help="start over in an --out that holds a run (deletes its "
+                                 "rr_run.json and archive; without --resume or --restart such an --out is refused)"),
     json_out: bool = JSON,
 ) -> None:
     """Ridge Rider: branch along the most negative Hessian eigenvectors from a saddle and collect the solutions.
@@ -124,8 +133,9 @@ def rr_command(
     RRConfig.from_dict({**GENERAL, **options["config"]})  # bad options fail before any work
     if runs < 0:
         raise InputError(f"--runs must be ≥ 0, got {runs}")
-    options = _run_dir(out, resume, options)
-    t = _target(options)
+    t = None if resume else _target(options)  # a bad target fails before anything is written or deleted
+    options = _run_dir(out, resume, options, restart)
+    t = t or _target(options)
     config = RRConfig.from_dict({**GENERAL, **t.defaults, **options["config"]})
     X = t.info.get("X")
     if resume:

@@ -149,3 +149,16 @@ def read_only(monkeypatch, root: Path) -> None:
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(io, "open", open_)
     monkeypatch.setattr(builtins, "open", open_)
+
+
+def test_rr_restart_starts_over_only_once_its_inputs_are_checked(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a.format(out=out) for a in LONG["rr"]]
+    assert run(capsys, *argv)[0] == 0
+    stamp = (out / "archive.safetensors").read_bytes()
+    code, err = run(capsys, *argv)
+    assert code == 2 and "--restart to start over" in err
+    bad = ["rr", "no-such-model", *argv[2:]]
+    assert run(capsys, *bad, "--restart")[0] == 2 and (out / "archive.safetensors").read_bytes() == stamp
+    assert run(capsys, *argv, "--restart", "--seed", "1")[0] == 0
+    assert (out / "archive.safetensors").read_bytes() != stamp
