@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.resume import check_resume
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import json_ready, write_json
@@ -60,21 +61,9 @@ def _save(out: Path, doc: dict, theta: dict) -> None:
 
 def _check_run_dir(out: Path | None, every: int, resume: bool, restart: bool) -> None:
     """A finished run is never overwritten; an interrupted one is resumed or started over on request."""
-    if resume and restart:
-        raise InputError("--resume and --restart exclude each other: continue the interrupted run, or start over")
-    if out is None:
-        if resume or restart:
-            raise InputError("--resume and --restart need --out DIR, the run directory")
-        return
-    if every < 1:
-        raise InputError(f"--checkpoint-every must be ≥ 1, got {every}")
-    if (out / RUN_FILE).exists() or (out / MODEL_FILE).exists():
+    if out is not None and ((out / RUN_FILE).exists() or (out / MODEL_FILE).exists()):
         raise InputError(f"{out} already holds a DCS run: choose another directory")
-    if resume and not (out / CHECKPOINT).is_file():
-        raise InputError(f"no interrupted run to resume: {out / CHECKPOINT} does not exist")
-    if (out / CHECKPOINT).exists() and not (resume or restart):
-        raise InputError(f"{out} holds the checkpoint of an interrupted run: --resume to continue it, or --restart "
-                         "to start over (deletes it)")
+    check_resume(out, resume, restart, "DIR, the run directory", None if out is None else out / CHECKPOINT, every)
 
 
 def dcs_command(

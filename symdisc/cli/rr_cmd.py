@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from symdisc.cli.common import ACT, BIAS, DEVICE, DIMS, JSON, LOSS, SKIP, VARIANT, emit_json, load_architecture
+from symdisc.cli.resume import check_resume
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError
 from symdisc.io import atomic_write, json_ready
@@ -35,11 +36,8 @@ def _target(options: dict):
 def _run_dir(out: Path | None, resume: bool, options: dict, restart: bool = False) -> dict:
     """The options of this run: new (written to OUT/rr_run.json) or, with --resume, the stored ones; --restart
     deletes an earlier run's files first."""
-    if resume and restart:
-        raise InputError("--resume and --restart exclude each other: continue the run, or start over")
+    check_resume(out, resume, restart, "DIR, the run directory")
     if out is None:
-        if resume or restart:
-            raise InputError("--resume and --restart need --out DIR, the run directory")
         return options
     if restart:
         for name in (RUN_FILE, "archive.json", "archive.safetensors"):

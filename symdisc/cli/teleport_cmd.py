@@ -21,6 +21,7 @@ from symdisc.cli.common import (
     load_architecture,
     parse_ints,
 )
+from symdisc.cli.resume import check_resume
 from symdisc.devices import resolve_device
 from symdisc.errors import InputError, SymdiscWarning
 from symdisc.io import check_writable, json_ready, write_json
@@ -30,22 +31,9 @@ CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
 
 
 def _checkpoint(out: Path | None, every: int, resume: bool, restart: bool) -> Path | None:
-    """OUT.checkpoint.safetensors beside the result, checked: an interrupted run is resumed or started over on
-    request, never overwritten silently."""
-    if resume and restart:
-        raise InputError("--resume and --restart exclude each other: continue the interrupted run, or start over")
-    if out is None:
-        if resume or restart:
-            raise InputError("--resume and --restart need --out FILE.json, the run's result file")
-        return None
-    if every < 1:
-        raise InputError(f"--checkpoint-every must be ≥ 1, got {every}")
-    path = out.with_name(out.stem + CHECKPOINT_SUFFIX)
-    if resume and not path.is_file():
-        raise InputError(f"no interrupted run to resume: {path} does not exist")
-    if path.exists() and not (resume or restart):
-        raise InputError(f"{path} holds the checkpoint of an interrupted run: --resume to continue it, or "
-                         "--restart to start over (deletes it)")
+    """OUT.checkpoint.safetensors beside the result, checked (``check_resume``)."""
+    path = None if out is None else out.with_name(out.stem + CHECKPOINT_SUFFIX)
+    check_resume(out, resume, restart, "FILE.json, the run's result file", path, every)
     return path
 
 
