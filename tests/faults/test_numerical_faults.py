@@ -84,3 +84,19 @@ def test_diverging_training_is_reported_with_what_to_change(capsys):
     doc = json.loads(out)
     assert code == 0 and doc["plain"]["diverged_at"] is not None
     assert "diverged at step" in err and "lower the learning rate" in err
+
+
+def test_a_spectral_start_that_does_not_converge_still_starts_and_says_so(monkeypatch):
+    """Discovery's matrix-free spectral start stopped after one LOBPCG step: the run starts from the unconverged
+    Ritz vectors (a start, not a result: training and verification decide), and records converged = false."""
+    import symdisc.discovery.trainer as trainer_module
+    from symdisc import zoo
+    from symdisc.discovery.config import preset_config
+    from symdisc.discovery.spectral import MAX_P
+
+    arch = zoo.get("mlp", act="relu", dims="5,7,5")
+    assert arch.num_params > MAX_P  # the operator path, whose LOBPCG has an iteration budget
+    monkeypatch.setattr(trainer_module, "TRAINER_MAXITER", 1)
+    trainer = trainer_module.Trainer(arch, preset_config("unconstrained", arch.name, k=3, steps=10))
+    assert trainer.spectral["method"] == "operator" and trainer.spectral["converged"] is False
+    assert torch.isfinite(trainer.symmetry.gens.H).all()
