@@ -256,9 +256,18 @@ def teleport(
     current, obj = theta, obj0
     need_drift = not (SKIP_UNUSED_DRIFT and math.isinf(config.guard.tolerance(loss0)))
     for step in range(config.steps):
-        tangent_map = symmetry.linearize(current, X) if PULLBACK and config.metric == "coefficients" else None
-        g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X, need_drift, grad_J,
-                                             tangent_map)
+        try:
+            tangent_map = symmetry.linearize(current, X) if PULLBACK and config.metric == "coefficients" else None
+            g, drift, B = _coefficient_gradients(symmetry, config, objective, loss_fn, current, X, need_drift,
+                                                 grad_J, tangent_map)
+        except NumericalError as e:
+            if step == 0:
+                raise
+            # the fields cannot be trusted at the point reached (e.g. an ill-conditioned pseudo-inverse there):
+            # keep the steps taken, which the guard accepted, and stop
+            result.log.append({"step": step, "status": "refused", "lr": config.lr, "halvings": 0, "objective": obj,
+                               "drift": None, "reason": str(e)})
+            break
         if not (torch.isfinite(g).all() and torch.isfinite(drift).all()):
             raise NumericalError(f"teleport step {step}: the objective's gradient is not finite; parameters unchanged")
         # project only where the drift is real: the first-order loss change of a full step exceeds the guard's

@@ -208,3 +208,35 @@ def test_cli_teleport_records_the_failure_and_trains_on(tmp_path, capsys, monkey
     assert code == 0 and [f["step"] for f in failures] == [1, 3] and doc["teleport"]["teleports"] == []
     assert all("condition number" in f["error"] and "distinct samples" in f["error"] for f in failures)
     assert doc["teleport"]["loss"] == doc["plain"]["loss"] and doc["summary"]["teleport_failures"] == 2
+
+
+def test_fields_that_fail_mid_teleport_keep_the_steps_taken(monkeypatch):
+    """The fields cannot be formed at the point the third ascent step reached: the teleport keeps the steps the
+    guard accepted (the objective improved, the loss kept) and records why it stopped; at the start the same
+    failure is an error (nothing was taken)."""
+    from symdisc.teleport.compare import known_symmetry
+    from symdisc.teleport.routine import TeleportConfig, teleport
+
+    arch = symdisc.zoo.get("mlp", act="leakyrelu", dims="4,6,2").to(torch.float64)
+    sym = known_symmetry(arch, "known-data")
+    theta = arch.sample_params(make_generator(0))
+    X, Y = arch.sample_data(4, make_generator(1))
+    loss = lambda th: arch.batch_loss(th, X, Y)
+    config = TeleportConfig(steps=6, lr=1e-2, max_step=0.2, metric="coefficients")
+    real, calls = sym.linearize, []
+
+    def flaky(th, X):
+        calls.append(1)
+        if len(calls) >= 3:
+            raise NumericalError("the fields are ill-conditioned here: use a smaller group element")
+        return real(th, X)
+
+    monkeypatch.setattr(sym, "linearize", flaky)
+    result = teleport(sym, theta, loss, X, config)
+    assert len(calls) >= 3 and result.log[-1]["status"] == "refused" and "smaller" in result.log[-1]["reason"]
+    assert sum(e["status"] != "refused" for e in result.log) >= 1 and result.objective_after > result.objective_before
+    assert abs(result.loss_after - result.loss_before) <= 1e-8 * abs(result.loss_before)
+    assert result.summary()["refused"] == result.log[-1]["reason"]
+    calls.extend([1, 1])
+    with pytest.raises(NumericalError, match="ill-conditioned"):
+        teleport(sym, theta, loss, X, config)
