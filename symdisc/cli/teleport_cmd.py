@@ -134,8 +134,12 @@ def teleport_command(
                                          checkpoint_every=checkpoint_every, resume=resume), nonfinite_to_null=True)
     for arm, label in (("plain", "the run without teleports"), ("teleport", "the run with teleports")):
         if result[arm].get("diverged_at") is not None:
-            warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss): lower the "
-                          "learning rate", SymdiscWarning, stacklevel=1)
+            teleports_only = arm == "teleport" and result["plain"].get("diverged_at") is None
+            advice = ("while the run without did not: the teleports moved θ where this learning rate is too large — "
+                      "teleport less often, cap the ascent (--max-step) or lower the learning rate") \
+                if teleports_only else ": lower the learning rate"
+            warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss) {advice}",
+                          SymdiscWarning, stacklevel=1)
     if out is not None:
         write_json(out, result)
     if plot is not None:

@@ -100,3 +100,13 @@ def test_a_spectral_start_that_does_not_converge_still_starts_and_says_so(monkey
     trainer = trainer_module.Trainer(arch, preset_config("unconstrained", arch.name, k=3, steps=10))
     assert trainer.spectral["method"] == "operator" and trainer.spectral["converged"] is False
     assert torch.isfinite(trainer.symmetry.gens.H).all()
+
+
+def test_a_run_that_diverges_only_with_teleports_says_so(capsys):
+    """Teleports every 20 steps climb the GL orbit (‖∇L‖² up each time) until SGD's step is too large there: the
+    warning names the teleports, not only the learning rate."""
+    code = main(["teleport", "mlp", "--steps", "300", "--lr", "0.01", "--teleport-every", "20", "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert code == 0 and doc["plain"]["diverged_at"] is None and doc["teleport"]["diverged_at"] is not None
+    assert "while the run without did not" in err and "teleport less often" in err and err.count("\n") == 1
