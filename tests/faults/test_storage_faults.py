@@ -162,3 +162,17 @@ def test_rr_restart_starts_over_only_once_its_inputs_are_checked(tmp_path, capsy
     assert run(capsys, *bad, "--restart")[0] == 2 and (out / "archive.safetensors").read_bytes() == stamp
     assert run(capsys, *argv, "--restart", "--seed", "1")[0] == 0
     assert (out / "archive.safetensors").read_bytes() != stamp
+
+
+@pytest.mark.parametrize("command", ["teleport", "rr", "dcs"])
+def test_resume_and_restart_need_an_output_and_exclude_each_other(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = [a for a in LONG[command] if "{out}" not in a and a != "--out"]
+    code, err = run(capsys, *base, "--resume")
+    assert code == 2 and "need --out" in err and err.count("\n") == 1
+    argv = [a.format(out=tmp_path) for a in LONG[command]]
+    code, err = run(capsys, *argv, "--resume", "--restart")
+    assert code == 2 and "exclude each other" in err and err.count("\n") == 1
+    code, err = run(capsys, *argv, "--resume")
+    assert code == 2 and ("no interrupted run" in err or "holds no RR run" in err) and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
