@@ -15,7 +15,7 @@ files, except wall-clock and date fields (``IGNORED``).  Per condition: ``bitwis
 absolute and relative difference, how many of the values differ, and for runs that verify (discover) whether the
 verification verdicts are the same (a basis-free reading: learned generators are one basis of many).
 
-    python benchmarks/determinism.py [--cases census,census_wide,discover,teleport,rr,dcs]
+    python benchmarks/determinism.py [--cases census,census_wide,discover,teleport,rr,dcs,dcs_auto]
                                      [--out benchmarks/results/determinism.json]
 """
 
@@ -46,6 +46,8 @@ CASES = {  # name: (argv with {out}, files the run writes under {out})
            ["run/archive.safetensors", "run/archive.json"]),
     "dcs": (["dcs", "mlp", "--steps", "1000", "--json", "--out", "{out}/run"],
             ["run/model.safetensors", "run/dcs_run.json"]),
+    "dcs_auto": (["dcs", "tiny-transformer", "--constraint", "auto", "--steps", "300", "--json", "--out", "{out}/run"],
+                 ["run/model.safetensors", "run/dcs_run.json"]),
 }
 IGNORED = ("seconds", "seconds_plain", "seconds_teleport", "created", "date", "loadavg", "wall_s")
 TWICE = """import contextlib, json, os, sys

@@ -141,8 +141,10 @@ def train(arch: Architecture, the_plan: Plan, alpha: float, *, steps: int = 2000
     opt = DCSOptimizer(inner, dcs) if dcs is not None else inner
     with torch.no_grad():
         start = float(net.loss(X, Y))
+    # the plan's decisions, not its coverage map: the map's diagnostics (snap distances ~1e-16) vary from call to
+    # call, the decisions — all training depends on — do not (docs/reliability.md, determinism)
     ck = None if checkpoint is None else RunCheckpoint(checkpoint, checkpoint_every, {
-        "architecture": arch.describe(), "plan": the_plan.to_dict(), "alpha": alpha, "steps": steps, "lr": lr,
+        "architecture": arch.describe(), "decisions": the_plan.decisions, "alpha": alpha, "steps": steps, "lr": lr,
         "optimizer": optimizer, "n_train": n_train, "n_test": n_test, "seed": seed}, resume)
     done, spent = 0, 0.0
     if ck is not None and ck.resumed is not None:

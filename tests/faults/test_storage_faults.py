@@ -176,3 +176,23 @@ def test_resume_and_restart_need_an_output_and_exclude_each_other(command, tmp_p
     code, err = run(capsys, *argv, "--resume")
     assert code == 2 and ("no interrupted run" in err or "holds no RR run" in err) and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_interrupted_dcs_auto_run_resumes(tmp_path, capsys, monkeypatch):
+    """DCS with the coverage map (auto): the map's diagnostics differ in their last bits from call to call, its
+    decisions do not; a resume is checked against the decisions, so it is not refused."""
+    import symdisc.cli.dcs_cmd as dcs_cmd
+
+    argv = ["dcs", "tiny-transformer", "--constraint", "auto", "--steps", "40", "--checkpoint-every", "10", "--json",
+            "--out", str(tmp_path)]
+
+    def killed(*args):
+        raise KeyboardInterrupt  # as a kill between the training's end and the run's files
+
+    with monkeypatch.context() as m:
+        m.setattr(dcs_cmd, "_save", killed)
+        run(capsys, *argv)
+    assert (tmp_path / "checkpoint.safetensors").is_file() and not (tmp_path / "dcs_run.json").exists()
+    code, err = run(capsys, *argv, "--resume")
+    assert code == 0, err
+    assert (tmp_path / "dcs_run.json").is_file() and not (tmp_path / "checkpoint.safetensors").exists()
