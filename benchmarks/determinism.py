@@ -16,7 +16,7 @@ absolute and relative difference, how many of the values differ, and for runs th
 verification verdicts are the same (a basis-free reading: learned generators are one basis of many).
 
     python benchmarks/determinism.py [--cases census,census_wide,discover,teleport,rr,dcs,dcs_auto]
-                                     [--out benchmarks/results/determinism.json]
+                                     [--out benchmarks/results/determinism.json] [--merge]
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def compare(ref: dict, other: dict) -> dict:
     keys = sorted(set(ref) & set(other))
     abs_diff = rel_diff = 0.0
     differing = total = 0
+    where: list[str] = []
     for k in keys:
         differing += abs(len(ref[k]) - len(other[k]))  # a tensor of another size differs in every extra value
         for a, b in zip(ref[k], other[k], strict=False):
@@ -142,11 +143,21 @@ def compare(ref: dict, other: dict) -> dict:
             if a == b or (math.isnan(a) and math.isnan(b)):
                 continue
             differing += 1
+            if k not in where:
+                where.append(k)
             d = abs(a - b)
             abs_diff, rel_diff = max(abs_diff, d), max(rel_diff, d / max(abs(a), abs(b), 1e-300))
     return {"bitwise": differing == 0 and set(ref) == set(other), "values": total, "differing": differing,
             "max_abs_diff": abs_diff, "max_rel_diff": rel_diff,
-            "only_in_one": sorted(set(ref) ^ set(other))[:10]}
+            "only_in_one": sorted(set(ref) ^ set(other))[:10], "differing_in": where[:12],
+            "differing_files": sorted({_file_of(k) for k in where})}
+
+
+def _file_of(key: str) -> str:
+    """The file a compared value comes from: a tensor file's "name:tensor", a JSON file's "name.json…", stdout."""
+    if ":" in key:
+        return key.split(":")[0]
+    return key[:key.index(".json") + 5] if ".json" in key else key.split(".")[0]
 
 
 def main() -> None:
@@ -155,6 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--out", default="benchmarks/results/determinism.json")
+    parser.add_argument("--merge", action="store_true", help="keep the other cases already in --out")
     args = parser.parse_args()
     conditions = ["repeat", "threads_2", "in_process_second"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {}
@@ -172,6 +184,8 @@ def main() -> None:
                     r["same_verdict"] = verdicts(d) == verdicts(ref_dir)
                 print(f"{case:9s} {condition:18s} bitwise {r['bitwise']!s:5s} differing {r['differing']}/{r['values']}"
                       f"  max abs {r['max_abs_diff']:.1e}  max rel {r['max_rel_diff']:.1e}", flush=True)
+    if args.merge and Path(args.out).exists():
+        results = {**json.loads(Path(args.out).read_text())["results"], **results}
     doc = {**header(threads=1), "cpu": cpu_model(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available()
            else None, "loadavg_1min_after": round(os.getloadavg()[0], 2), "results": results}
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")

@@ -8,7 +8,7 @@
   hide genuine σ ≈ 1e-13·σ_max at N ≈ 10³.  The cut is *ambiguous* when that gap is under
   ``min_gap`` decades or the runner-up gap is within ``margin`` decades of it.
 
-Also ``expm``, the one matrix exponential every group action uses.
+Also ``expm``, the one matrix exponential every group action uses, and ``lstsq``, the one least-squares solve.
 """
 
 from __future__ import annotations
@@ -190,3 +190,12 @@ def expm(M: torch.Tensor) -> torch.Tensor:
     a = torch.where((norm > lower) & (norm <= upper), shift, 0.0).to(M.dtype)[..., None, None]
     eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
     return torch.linalg.matrix_exp(M + a * eye) * torch.exp(-a)
+
+
+def lstsq(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """X minimising ‖AX − B‖ (the minimum-norm one for a rank-deficient A; batched like ``torch.linalg.lstsq``).
+
+    On the CPU by LAPACK's gelsd (SVD): torch's default there, gelsy, returns last-bit different X for identical
+    inputs from call to call (measured 1e-15; it made DCS's mirror search differ between runs with one seed,
+    docs/reliability.md).  On CUDA torch's one driver, gels (A of full rank)."""
+    return torch.linalg.lstsq(A, B, driver="gelsd" if A.device.type == "cpu" else None).solution

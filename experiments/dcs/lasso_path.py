@@ -38,6 +38,7 @@ from experiments.registry import Runner
 from symdisc import make_generator
 from symdisc.dcs import DCS, DCSOptimizer, Sparse
 from symdisc.dcs.lasso import critical_alpha, fit_dcs, lasso_problem, least_squares, sklearn_lasso
+from symdisc.linalg import lstsq
 from symdisc.plotting import plt, save_figure, sns
 
 NONZERO = 1e-6  # |θ_i| above this counts as nonzero (the paper's B.4 threshold)
@@ -77,7 +78,7 @@ def path(X, y, config: dict, seed: int) -> dict:
     alpha_max = float((X.T @ y).abs().max()) / (2 * n)
     alphas = torch.logspace(math.log10(config["alpha_min"]), math.log10(alpha_max), config["n_alphas"],
                             dtype=torch.float64).tolist()
-    theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+    theta0 = lstsq(X, y.unsqueeze(1)).squeeze(1)
     rows = []
     for alpha in alphas:
         lam = 2 * alpha
@@ -152,7 +153,7 @@ def stochastic_run(X, y, theta0, theta_sk, f_sk: float, arm: dict, lr: float, co
 
 def stochastic(X, y, config: dict, seed: int) -> dict:
     lam = 2 * config["stoch_alpha"]
-    theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+    theta0 = lstsq(X, y.unsqueeze(1)).squeeze(1)
     th_sk = sklearn_lasso(X, y, lam)
     f_sk = objective(X, y, th_sk, lam)
     runs = []

@@ -22,6 +22,7 @@ from symdisc.dcs.constraints import Sparse
 from symdisc.dcs.model import DCS
 from symdisc.dcs.optimizer import DCSOptimizer
 from symdisc.errors import InputError
+from symdisc.linalg import lstsq
 
 
 def lasso_problem(n_samples: int = 200, n_features: int = 40, seed: int = 0, noise: float = 0.5,
@@ -66,7 +67,7 @@ def fit_dcs(X: torch.Tensor, y: torch.Tensor, alpha: float, mask: torch.Tensor |
     """argmin over DCS latents of L(T(z)) + α‖z_pen‖² (``minimize``), started at θ0 (OLS by default) with the
     ``DCS`` start ``init`` (default: spread, signs free)."""
     if theta0 is None:
-        theta0 = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+        theta0 = lstsq(X, y.unsqueeze(1)).squeeze(1)
     dcs = DCS.flat(theta0, Sparse(X.shape[1], mask), alpha, **init)
     return minimize(dcs, lambda th: least_squares(X, y, th), max_iter)
 
@@ -87,7 +88,7 @@ def critical_alpha(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> floa
     free = ~mask
     theta = torch.zeros(X.shape[1], dtype=X.dtype)
     if bool(free.any()):
-        theta[free] = torch.linalg.lstsq(X[:, free], y.unsqueeze(1)).solution.squeeze(1)
+        theta[free] = lstsq(X[:, free], y.unsqueeze(1)).squeeze(1)
     grad = -(X.T @ (y - X @ theta)) / X.shape[0]
     return float(grad[mask].abs().max()) / 2
 

@@ -71,7 +71,7 @@ from torch.func import grad, vmap
 
 from symdisc.architecture import Architecture, make_generator
 from symdisc.errors import InputError
-from symdisc.linalg import expm
+from symdisc.linalg import expm, lstsq
 from symdisc.symmetry.base import Symmetry
 
 KINDS = ("rotation", "rescaling", "permutation", "discrete", "product")
@@ -283,7 +283,7 @@ def _rref(B: torch.Tensor, tol: float) -> torch.Tensor:
 def _fit(theta: torch.Tensor, F: torch.Tensor) -> torch.Tensor:
     """Least-squares H (k, p, p) with F[j, :, k] ≈ H_k θ_j; theta (J, p), F (J, p, k)."""
     J, p, k = F.shape
-    sol = torch.linalg.lstsq(theta, F.reshape(J, p * k)).solution  # (p_in, p_out·k)
+    sol = lstsq(theta, F.reshape(J, p * k))  # (p_in, p_out·k)
     return sol.reshape(p, p, k).permute(2, 1, 0).contiguous()
 
 

@@ -141,8 +141,8 @@ def train(arch: Architecture, the_plan: Plan, alpha: float, *, steps: int = 2000
     opt = DCSOptimizer(inner, dcs) if dcs is not None else inner
     with torch.no_grad():
         start = float(net.loss(X, Y))
-    # the plan's decisions, not its coverage map: the map's diagnostics (snap distances ~1e-16) vary from call to
-    # call, the decisions — all training depends on — do not (docs/reliability.md, determinism)
+    # the plan's decisions, all the training depends on; not the coverage map's diagnostics, whose last bits once
+    # varied from call to call (torch's default CPU lstsq driver: docs/reliability.md, determinism)
     ck = None if checkpoint is None else RunCheckpoint(checkpoint, checkpoint_every, {
         "architecture": arch.describe(), "decisions": the_plan.decisions, "alpha": alpha, "steps": steps, "lr": lr,
         "optimizer": optimizer, "n_train": n_train, "n_test": n_test, "seed": seed}, resume)

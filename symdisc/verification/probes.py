@@ -20,7 +20,7 @@ import scipy.linalg
 import torch
 
 from symdisc.discovery.learned import LearnedSymmetry
-from symdisc.linalg import expm
+from symdisc.linalg import expm, lstsq
 from symdisc.symmetry.base import Symmetry
 from symdisc.symmetry.product import ProductSymmetry
 
@@ -47,7 +47,7 @@ class Probe:
     def _coordinates(self, A: torch.Tensor, B: torch.Tensor, metric: str, what: str) -> torch.Tensor | None:
         """c with Σ c_k B_k = A (least squares), or None when A is not in span{B_k}."""
         flat = B.reshape(B.shape[0], -1).T
-        c = torch.linalg.lstsq(flat, A.reshape(-1, 1)).solution[:, 0]
+        c = lstsq(flat, A.reshape(-1, 1))[:, 0]
         if (flat @ c - A.reshape(-1)).norm() > SPAN_RTOL * A.norm() + 1e-300:
             return self._null(metric, f"{what} leaves the span of the generators of {self.sym.name}")
         return c

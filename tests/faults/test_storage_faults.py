@@ -179,8 +179,8 @@ def test_resume_and_restart_need_an_output_and_exclude_each_other(command, tmp_p
 
 
 def test_an_interrupted_dcs_auto_run_resumes(tmp_path, capsys, monkeypatch):
-    """DCS with the coverage map (auto): the map's diagnostics differ in their last bits from call to call, its
-    decisions do not; a resume is checked against the decisions, so it is not refused."""
+    """DCS with the coverage map (auto), interrupted, resumes (it was refused when the map's diagnostics differed
+    in their last bits from call to call: torch's default CPU lstsq driver)."""
     import symdisc.cli.dcs_cmd as dcs_cmd
 
     argv = ["dcs", "tiny-transformer", "--constraint", "auto", "--steps", "40", "--checkpoint-every", "10", "--json",

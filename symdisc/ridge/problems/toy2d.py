@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import torch
 
+from symdisc.linalg import lstsq
+
 TOY2D_PARAMS = {"a": 2.0, "b": 1.0, "c": 0.1, "s": 0.5, "k": 0.5}
 TOY2D_START = (0.0, 0.0)  # the central maximum; torch.tensor(TOY2D_START, dtype=torch.float64)
 
@@ -47,7 +49,7 @@ def _critical_points() -> tuple[tuple[float, float, float, str], ...]:
     p = torch.cartesian_prod(grid, grid)
     for _ in range(100):
         g, h = _grad_hess(p)
-        p = p - torch.linalg.lstsq(h, g.unsqueeze(-1)).solution.squeeze(-1)
+        p = p - lstsq(h, g.unsqueeze(-1)).squeeze(-1)
     g, h = _grad_hess(p)
     p = p[torch.isfinite(p).all(1) & (g.norm(dim=1) < 1e-10)]
     found: list[torch.Tensor] = []
