@@ -57,7 +57,7 @@ def verification(quick: bool, device: str, workdir: Path) -> list[dict]:
     """Verification's invariance residuals |∇ℓ_i·ξ_k| per second: the batched path vs a per-sample, per-field loop
     (MLP p = 9610 with its 128 rescalings; tiny transformer), and the end-to-end verify_symmetry per draw (without
     curves and structure: the configuration incremental discovery and the lift check use)."""
-    argv = ["--draws", "1", "--verify-draws", "1", "--models", "tiny-transformer"] if quick else []
+    argv = ["--draws", "1", "--verify-draws", "1", "--models", "tiny-transformer", "--before-dims", ""] if quick else []
     rows = []
     for r in _run("verify_throughput", argv, workdir)["rows"]:
         where = f"{r['model']}, p = {r['num_params']}, k = {r['k']}, B = {r['batch']}"
