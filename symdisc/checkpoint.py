@@ -70,6 +70,3 @@ class RunCheckpoint:
 
     def save(self, progress: dict, state: Any) -> None:
         write_checkpoint(self.path, {"identity": self.identity, "progress": progress}, state)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)

@@ -45,10 +45,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, StorageError):
-            raise StorageError(f"cannot write {target}: {e.strerror or e}; nothing was written") from None
-        if type(e).__name__ == "SafetensorError" and "os error" in str(e).lower():
-            raise StorageError(f"cannot write {target}: {e}; nothing was written") from None
+        if (isinstance(e, OSError) and not isinstance(e, StorageError)) or \
+                (type(e).__name__ == "SafetensorError" and "os error" in str(e).lower()):
+            raise storage_error(target, e, "; nothing was written") from None
         raise
     return target
 
@@ -101,8 +100,9 @@ def parse_json(data: bytes, where: str) -> Any:
         raise ArtefactError(f"{where} is corrupted or truncated: {' '.join(str(e).split())[:200]}") from None
 
 
-def storage_error(target: str | os.PathLike, e: OSError) -> StorageError:
-    return StorageError(f"cannot write {target}: {e.strerror or e}")
+def storage_error(target: str | os.PathLike, e: BaseException, after: str = "") -> StorageError:
+    """The one-line StorageError for a write of ``target`` that failed with ``e``."""
+    return StorageError(f"cannot write {target}: {getattr(e, 'strerror', None) or e}{after}")
 
 
 class AppendLog:

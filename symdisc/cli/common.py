@@ -69,4 +69,3 @@ def parse_ints(text: str, what: str, minimum: int = 1) -> list[int]:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
-

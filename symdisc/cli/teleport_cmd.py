@@ -135,10 +135,10 @@ def teleport_command(
     for arm, label in (("plain", "the run without teleports"), ("teleport", "the run with teleports")):
         if result[arm].get("diverged_at") is not None:
             teleports_only = arm == "teleport" and result["plain"].get("diverged_at") is None
-            advice = ("while the run without did not: the teleports moved θ where this learning rate is too large — "
+            advice = (" while the run without did not: the teleports moved θ where this learning rate is too large — "
                       "teleport less often, cap the ascent (--max-step) or lower the learning rate") \
                 if teleports_only else ": lower the learning rate"
-            warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss) {advice}",
+            warnings.warn(f"{label} diverged at step {result[arm]['diverged_at']} (non-finite loss){advice}",
                           SymdiscWarning, stacklevel=1)
     if out is not None:
         write_json(out, result)

@@ -148,8 +148,8 @@ def train(arch: Architecture, the_plan: Plan, alpha: float, *, steps: int = 2000
         "optimizer": optimizer, "n_train": n_train, "n_test": n_test, "seed": seed}, resume)
     done, spent = 0, 0.0
     if ck is not None and ck.resumed is not None:
-        (now, state), done = ck.resumed, ck.resumed[0]["step"]
-        spent = now["seconds"]
+        now, state = ck.resumed
+        done, spent = now["step"], now["seconds"]
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
     t0 = time.perf_counter()

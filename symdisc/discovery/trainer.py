@@ -26,7 +26,7 @@ import geoopt
 import torch
 
 from symdisc.architecture import Architecture, make_generator
-from symdisc.checkpoint import read_checkpoint, write_checkpoint
+from symdisc.checkpoint import RunCheckpoint
 from symdisc.devices import resolve_device
 from symdisc.discovery.action import ActionNet
 from symdisc.discovery.artefact import load_symmetry_tensors, make_card, save, symmetry_tensors
@@ -35,7 +35,7 @@ from symdisc.discovery.generators import Generators
 from symdisc.discovery.learned import LearnedSymmetry
 from symdisc.discovery.objective import objective
 from symdisc.discovery.spectral import MAX_P, OPERATOR_MAX_P, TRAINER_MAXITER, spectral_generators, start_draws
-from symdisc.errors import InputError, NumericalError, SymdiscError, SymdiscWarning
+from symdisc.errors import NumericalError, SymdiscError, SymdiscWarning
 from symdisc.io import AppendLog, atomic_write, read_log, write_json
 from symdisc.progress import LiveBar
 
@@ -177,24 +177,26 @@ class Trainer:
         return self.since_best >= self.cfg.patience
 
     # ---- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint(self, out: Path, resume: bool = False) -> RunCheckpoint:
+        return RunCheckpoint(out / CHECKPOINT, self.cfg.checkpoint_every, {"config": self.cfg.to_dict()}, resume)
+
     def save_checkpoint(self, out: Path) -> None:
         """``checkpoint.safetensors``: the symmetry, the optimizer and the counters in one atomic file
         (``symdisc.checkpoint``); ``checkpoint.json`` beside it is a readable copy of the counters only."""
-        doc = {"step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
-               "since_best": self.since_best, "config": self.cfg.to_dict()}
-        write_checkpoint(out / CHECKPOINT, doc, {"symmetry": symmetry_tensors(self.symmetry),
-                                                  "opt": self.opt.state_dict()})
-        write_json(out / "checkpoint.json", {k: doc[k] for k in ("step", "best", "ema", "since_best")})
+        progress = {"step": self.step, "best": self.best if math.isfinite(self.best) else None, "ema": self.ema,
+                    "since_best": self.since_best}
+        self._checkpoint(out).save(progress, {"symmetry": symmetry_tensors(self.symmetry),
+                                              "opt": self.opt.state_dict()})
+        write_json(out / "checkpoint.json", progress)
 
     def load_checkpoint(self, out: Path) -> None:
-        doc, state = read_checkpoint(out / CHECKPOINT)
-        if doc.get("config") != self.cfg.to_dict():
-            raise InputError(f"cannot resume: the checkpoint in {out} was made with another configuration")
+        """The state ``save_checkpoint`` wrote; refused when it was made with another configuration."""
+        progress, state = self._checkpoint(out, resume=True).resumed
         load_symmetry_tensors(self.symmetry, state["symmetry"], out / CHECKPOINT)
         self.opt.load_state_dict(state["opt"])
         restore_python_scalars(self.opt, state["opt"])
-        self.step, self.ema, self.since_best = doc["step"], doc["ema"], doc["since_best"]
-        self.best = math.inf if doc["best"] is None else doc["best"]
+        self.step, self.ema, self.since_best = progress["step"], progress["ema"], progress["since_best"]
+        self.best = math.inf if progress["best"] is None else progress["best"]
 
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self, out: str | Path, resume: bool = False, progress: bool = True) -> dict:

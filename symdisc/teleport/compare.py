@@ -115,15 +115,15 @@ def compare_training(arch: Architecture, symmetry: Symmetry, spec: TrainSpec, pr
     ck = None if checkpoint is None else RunCheckpoint(
         checkpoint, checkpoint_every, {"architecture": arch.describe(), "symmetry": symmetry.describe(),
                                        "spec": spec.describe()}, resume)
-    done, current = ({}, None) if ck is None or ck.resumed is None else \
-        (ck.resumed[0]["done"], (ck.resumed[0]["current"], ck.resumed[1]))
+    saved, state = ck.resumed if ck is not None and ck.resumed is not None else ({"done": {}, "current": None}, {})
+    current = saved["current"]  # the arm in progress at the checkpoint, or None (at an arm's end)
     theta0 = arch.sample_params(make_generator(spec.seed, THETA_STREAM))
     X, Y = arch.sample_data(spec.train_size, make_generator(spec.seed, DATA_STREAM))
-    arms = dict(done)
+    arms = dict(saved["done"])
     for arm in track(("plain", "teleport"), "train (plain, teleport)", enabled=progress):
         if arm in arms:
             continue
-        resumed = current if current is not None and current[0]["arm"] == arm else None
+        resumed = (current, state) if current is not None and current["arm"] == arm else None
         arms[arm] = _train(arch, symmetry if arm == "teleport" else None, spec, theta0, X, Y, tele_batch,
                            arm, ck, dict(arms), resumed)
         if ck is not None:

@@ -131,3 +131,31 @@ def test_dcs_killed_at_a_random_moment_resumes_to_the_same_model(tmp_path, one_t
     ta, tb = load_file(str(ref / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert sorted(ta) == sorted(tb) and all((ta[k] == tb[k]).all() for k in ta)  # the materialized model, bitwise
     assert not (run / "checkpoint.safetensors").exists()
+
+
+def test_teleport_resumes_from_a_checkpoint_at_the_end_of_an_arm(tmp_path, monkeypatch):
+    """Interrupted between the plain arm's end (its checkpoint holds no arm in progress) and the teleport arm's
+    first checkpoint: the resume trains only the teleport arm and ends with the uninterrupted result."""
+    import torch
+
+    import symdisc.teleport.compare as compare
+    from symdisc import zoo
+    from symdisc.optim.schedule import Schedule
+
+    arch = zoo.get("mlp").to(dtype=torch.float64)
+    sym = compare.known_symmetry(arch)
+    spec = compare.TrainSpec(steps=20, schedule=Schedule.every(10))
+    reference = compare.compare_training(arch, sym, spec)
+    real, path = compare._train, tmp_path / "c.safetensors"
+
+    def interrupted(*args, **kwargs):
+        if args[7] == "teleport":  # the arm
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare, "_train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compare.compare_training(arch, sym, spec, checkpoint=path, checkpoint_every=100)
+    monkeypatch.setattr(compare, "_train", real)
+    resumed = compare.compare_training(arch, sym, spec, checkpoint=path, checkpoint_every=100, resume=True)
+    assert without_timings(resumed) == without_timings(reference)
